@@ -1,0 +1,1 @@
+"""burnban: grid-based burning-ban supervision service."""

@@ -1,0 +1,1 @@
+"""Agencies that receive routed work: township governments and district bureaus."""

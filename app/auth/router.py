@@ -1,0 +1,83 @@
+"""HTTP routes for logins, users and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app import errors
+from app.auth import service
+from app.auth.models import ApiKey, User
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Token, UserCreate, UserOut
+from app.deps import AdminDep, AnyUserDep, ClockDep, SessionDep, SettingsDep
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/token", operation_id="issue_token", response_model=Token)
+async def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Token:
+    """Exchange a username and password for an expiring bearer token."""
+    user = await service.authenticate(session, form.username, form.password)
+    if user is None:
+        raise errors.Unauthorized("wrong username or password")
+    token = service.issue_token(user, settings.secret_key, clock.now(), settings.access_token_minutes)
+    return Token(access_token=token, expires_in=settings.access_token_minutes * 60)
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post("/users", operation_id="create_user", status_code=201, response_model=UserOut)
+async def create_user(
+    data: UserCreate, response: Response, session: SessionDep, clock: ClockDep, actor: AdminDep
+) -> UserOut:
+    """Create a user bound to a village (grid worker), agency (officer) or cell (supervisor)."""
+    user = await service.create_user(session, data, actor, clock.now())
+    response.headers["Location"] = f"/api/v1/users/{user.id}"
+    return _user_out(user)
+
+
+@router.get("/users/me", operation_id="who_am_i", response_model=UserOut)
+async def who_am_i(session: SessionDep, principal: AnyUserDep) -> UserOut:
+    """The calling user, with role, cell and agency."""
+    user = await session.get(User, principal.id)
+    assert user is not None  # the principal was loaded from it in this unit of work
+    return _user_out(user)
+
+
+def _key_out(row: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/apikeys", operation_id="create_api_key", status_code=201, response_model=ApiKeyCreated
+)
+async def create_api_key(
+    data: ApiKeyCreate, session: SessionDep, clock: ClockDep, actor: AdminDep
+) -> ApiKeyCreated:
+    """Create an API key; the key is in this answer only."""
+    row, key = await service.create_api_key(session, data, actor, clock.now())
+    return ApiKeyCreated(**_key_out(row).model_dump(), key=key)
+
+
+@router.get("/apikeys", operation_id="list_api_keys", response_model=list[ApiKeyOut])
+async def list_api_keys(session: SessionDep, _: AdminDep) -> list[ApiKeyOut]:
+    """Every API key, without the keys themselves."""
+    return [_key_out(row) for row in await service.list_api_keys(session)]
+
+
+@router.delete("/apikeys/{key_id}", operation_id="revoke_api_key", status_code=204)
+async def revoke_api_key(
+    key_id: str, session: SessionDep, clock: ClockDep, actor: AdminDep
+) -> Response:
+    """Revoke an API key; it stops working at once."""
+    await service.revoke_api_key(session, key_id, actor, clock.now())
+    return Response(status_code=204)

@@ -1,0 +1,160 @@
+"""Users, logins and API keys: the rules, no HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import errors
+from app.agencies.models import Agency
+from app.audit import service as audit
+from app.auth import security
+from app.auth.models import ApiKey, User
+from app.auth.principal import Principal
+from app.auth.schemas import ApiKeyCreate, UserCreate
+from app.grid.models import Cell
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.name,
+        role=user.role,
+        cell_code=user.cell_code,
+        agency_code=user.agency_code,
+    )
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same cost either way)."""
+    user = (await session.exec(select(User).where(User.username == username))).first()
+    ok = security.verify_password(user.password_hash if user else None, password)
+    return user if ok and user is not None and user.is_active else None
+
+
+def issue_token(user: User, secret_key: str, now: datetime, minutes: int) -> str:
+    return security.issue_token(user.id, secret_key, now, timedelta(minutes=minutes))
+
+
+async def principal_from_token(
+    session: AsyncSession, token: str, secret_key: str, now: datetime
+) -> Principal | None:
+    user_id = security.token_subject(token, secret_key, now)
+    if user_id is None:
+        return None
+    user = await session.get(User, user_id)
+    return principal_of(user) if user is not None and user.is_active else None
+
+
+async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
+    if not key.startswith(security.API_KEY_PREFIX):
+        return None
+    key_hash = security.hash_api_key(key)
+    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(
+        kind="api_key",
+        id=row.id,
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        cell_code=row.cell_code,
+    )
+
+
+async def create_user(
+    session: AsyncSession, data: UserCreate, actor: Principal | None, now: datetime
+) -> User:
+    await _check_binding(session, data)
+    taken = await session.exec(select(User.id).where(User.username == data.username))
+    if taken.first() is not None:
+        raise errors.Conflict(f"username {data.username!r} is taken")
+    user = User(
+        username=data.username,
+        name=data.name,
+        role=data.role,
+        password_hash=security.hash_password(data.password),
+        cell_code=data.cell_code,
+        agency_code=data.agency_code,
+        created_at=now,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create won the race for the username
+        raise errors.Conflict(f"username {data.username!r} is taken") from exc
+    audit.record(session, actor, "user.created", "user", user.id, now, role=user.role)
+    return user
+
+
+async def _check_binding(session: AsyncSession, data: UserCreate) -> None:
+    """A grid worker needs a village, an officer an agency, a supervisor a cell."""
+    needs_cell = data.role in ("grid_worker", "supervisor")
+    needs_agency = data.role == "officer"
+    if needs_cell and not data.cell_code:
+        raise _invalid("cell_code", f"a {data.role} must be bound to a cell")
+    if needs_agency and not data.agency_code:
+        raise _invalid("agency_code", "an officer must be bound to an agency")
+    if data.cell_code and not needs_cell:
+        raise _invalid("cell_code", f"a {data.role} is not bound to a cell")
+    if data.agency_code and not needs_agency:
+        raise _invalid("agency_code", f"a {data.role} is not bound to an agency")
+    if data.cell_code:
+        cell = await _cell(session, data.cell_code)
+        if data.role == "grid_worker" and cell.level != "village":
+            raise _invalid("cell_code", "a grid worker must be bound to a village cell")
+    if data.agency_code and await session.get(Agency, data.agency_code) is None:
+        raise _invalid("agency_code", f"unknown agency {data.agency_code!r}")
+
+
+async def _cell(session: AsyncSession, code: str) -> Cell:
+    cell = (await session.exec(select(Cell).where(Cell.code == code))).first()
+    if cell is None:
+        raise _invalid("cell_code", f"unknown cell {code!r}")
+    return cell
+
+
+def _invalid(field: str, msg: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed(msg, errors=[{"loc": ["body", field], "msg": msg}])
+
+
+async def create_api_key(
+    session: AsyncSession, data: ApiKeyCreate, actor: Principal | None, now: datetime
+) -> tuple[ApiKey, str]:
+    """The stored key and the key itself, which is never stored and cannot be shown again."""
+    if data.cell_code:
+        await _cell(session, data.cell_code)
+    material = security.new_api_key()
+    row = ApiKey(
+        name=data.name,
+        key_hash=material.key_hash,
+        prefix=material.prefix,
+        scopes=sorted(set(data.scopes)),
+        cell_code=data.cell_code,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, actor, "apikey.created", "api_key", row.id, now, scopes=row.scopes)
+    return row, material.key
+
+
+async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
+    rows = await session.exec(select(ApiKey).order_by(col(ApiKey.created_at).desc()))
+    return list(rows)
+
+
+async def revoke_api_key(
+    session: AsyncSession, key_id: str, actor: Principal | None, now: datetime
+) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        raise errors.NotFound(f"no API key {key_id!r}")
+    row.revoked_at = now
+    session.add(row)
+    audit.record(session, actor, "apikey.revoked", "api_key", row.id, now)

@@ -1,0 +1,1 @@
+"""What can be reported, with its routing rule, time limits and merge rule."""

@@ -1,0 +1,64 @@
+"""Settings read from BURNBAN_* environment variables or a .env file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+DEV_SECRET_KEY = "dev-secret-key-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; passed in, never global."""
+
+    model_config = SettingsConfigDict(env_prefix="BURNBAN_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./burnban.db"
+    secret_key: str = DEV_SECRET_KEY
+    environment: Literal["dev", "production"] = "dev"
+    media_dir: Path = Path("./media")
+    access_token_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    rate_limit_writes: int = Field(default=120, ge=1)
+    webhook_allow_private: bool = False
+    db_pool_size: int = Field(default=10, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        if self.environment != "dev" and (
+            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                "BURNBAN_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters outside dev mode "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @cached_property
+    def url(self) -> URL:
+        """The database URL with the driver this service uses for its dialect."""
+        return async_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+
+def async_url(plain: str) -> URL:
+    """Map a plain sqlite:// or postgresql:// URL to the async driver we ship."""
+    url = make_url(plain)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database URL scheme {url.drivername!r}: use sqlite or postgresql")

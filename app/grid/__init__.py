@@ -1,0 +1,1 @@
+"""The administrative grid: district → township → village cells."""

@@ -1,0 +1,137 @@
+"""RFC 9457 problem+json for every error the service answers, including the framework's own."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import errors
+
+PROBLEM_BASE = "https://burnban.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_CODES: dict[type[errors.BurnbanError], int] = {
+    errors.ValidationFailed: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.OutsideGrid: 422,
+    errors.InvalidTransition: 409,
+    errors.IdempotencyMismatch: 422,
+    errors.PreconditionFailed: 412,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.RateLimited: 429,
+    errors.GridInvalid: 422,
+}
+
+_SLUG_BY_STATUS = {
+    400: "validation",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    429: "rate-limited",
+}
+
+log = structlog.get_logger(__name__)
+
+
+def status_of(exc: errors.BurnbanError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]  # type: ignore[index]
+    return 400
+
+
+def problem(
+    request: Request,
+    status: int,
+    slug: str,
+    detail: str,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Render one problem document."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.BurnbanError)
+    headers = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem(
+        request, status_of(exc), exc.slug, exc.detail, exc.title, headers=headers, **exc.extra
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "invalid"))}
+        for err in exc.errors()
+    ]
+    first = items[0] if items else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    return problem(
+        request,
+        422,
+        "validation",
+        f"{where}: {first['msg']}" if where else str(first["msg"]),
+        "Validation failed",
+        errors=items,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _SLUG_BY_STATUS.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such resource: {request.url.path}"
+    return problem(request, exc.status_code, slug, detail, headers=dict(exc.headers or {}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    return problem(
+        request,
+        500,
+        "internal",
+        "An unexpected error occurred; quote the request id when reporting it.",
+        request_id=request_id,
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(errors.BurnbanError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""Where the two databases differ: geometry storage and spatial queries."""
