@@ -1,0 +1,1 @@
+"""The demo set-up: a synthetic 七星区-shaped grid, its bureaus and one user per role."""
