@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -73,8 +72,8 @@ def serve(
     """Run the HTTP service (it never loads data by itself)."""
     import uvicorn
 
-    settings = _settings()
-    typer.echo(f"burnban on http://{host}:{port} (docs at /docs), database {settings.url.get_backend_name()}")
+    backend = _settings().url.get_backend_name()
+    typer.echo(f"burnban on http://{host}:{port} (docs at /docs), database: {backend}")
     uvicorn.run(
         "app.asgi:app_from_environment",
         factory=True,
@@ -138,9 +137,12 @@ def users_create(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
         data = UserCreate(
-            username=username, password=password, name=name or username,
-            role=role,  # type: ignore[arg-type]
-            cell_code=cell, agency_code=agency,
+            username=username,
+            password=password,
+            name=name or username,
+            role=role,
+            cell_code=cell,
+            agency_code=agency,
         )
     except ValueError as exc:
         typer.secho(f"refused: {exc}", fg="red", err=True)
@@ -154,24 +156,30 @@ def users_create(
 @keys_cli.command("create")
 def apikeys_create(
     name: str,
-    scope: Annotated[list[str], typer.Option(help="reports:write, incidents:read, grid:read, webhooks:manage")],
+    scope: Annotated[
+        list[str], typer.Option(help="reports:write, incidents:read, grid:read, webhooks:manage")
+    ],
     cell: Annotated[str | None, typer.Option(help="Limit the key to this cell.")] = None,
 ) -> None:
     """Create an API key and print it (it is shown only this once)."""
     try:
-        data = ApiKeyCreate(name=name, scopes=scope, cell_code=cell)  # type: ignore[arg-type]
+        data = ApiKeyCreate(name=name, scopes=scope, cell_code=cell)
     except ValueError as exc:
         typer.secho(f"refused: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     row, key = _in_unit_of_work(
-        lambda session, _store: auth_service.create_api_key(session, data, None, SystemClock().now())
+        lambda session, _store: auth_service.create_api_key(
+            session, data, None, SystemClock().now()
+        )
     )
     typer.echo(f"API key {row.id} ({', '.join(row.scopes)}): {key}")
 
 
 @cli.command()
 def demo(
-    env_file: Annotated[Path, typer.Option(help="Where a generated secret key is saved.")] = Path(".env"),
+    env_file: Annotated[Path, typer.Option(help="Where a generated secret key is saved.")] = Path(
+        ".env"
+    ),
 ) -> None:
     """Load the demo grid (synthetic 七星区), bureaus and one user per role; print the logins."""
     from app.demo.service import load_demo
@@ -208,4 +216,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

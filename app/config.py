@@ -61,4 +61,6 @@ def async_url(plain: str) -> URL:
         return url.set(drivername="sqlite+aiosqlite")
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+asyncpg")
-    raise ValueError(f"unsupported database URL scheme {url.drivername!r}: use sqlite or postgresql")
+    raise ValueError(
+        f"unsupported database URL scheme {url.drivername!r}: use sqlite or postgresql"
+    )

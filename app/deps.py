@@ -97,9 +97,7 @@ def require(
 
 
 AdminDep = Annotated[Principal, Depends(require("admin"))]
-AnyUserDep = Annotated[
-    Principal, Depends(require("grid_worker", "officer", "supervisor", "admin"))
-]
+AnyUserDep = Annotated[Principal, Depends(require("grid_worker", "officer", "supervisor", "admin"))]
 GridReaderDep = Annotated[
     Principal,
     Depends(require("grid_worker", "officer", "supervisor", "admin", scope="grid:read")),

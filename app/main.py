@@ -88,8 +88,12 @@ def _operations_router(registry: CollectorRegistry) -> APIRouter:
         except Exception:  # noqa: BLE001 - any failure to reach the database means not ready
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         if revision != head:
-            body = {"status": "unavailable", "database": "migrations behind",
-                    "revision": revision, "head": head}
+            body = {
+                "status": "unavailable",
+                "database": "migrations behind",
+                "revision": revision,
+                "head": head,
+            }
             return JSONResponse(body, 503)
         return JSONResponse({"status": "ok", "revision": revision})
 

@@ -19,11 +19,15 @@ class RequestMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "burnban_http_requests", "HTTP requests", ["method", "route", "status"],
+            "burnban_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=registry,
         )
         self.latency = Histogram(
-            "burnban_http_request_seconds", "HTTP request latency", ["method", "route"],
+            "burnban_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
@@ -68,6 +72,10 @@ class RequestContext:
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             log.info(
-                "request", method=scope["method"], route=template, status=status,
-                ms=round(elapsed * 1000, 2), request_id=request_id,
+                "request",
+                method=scope["method"],
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+                request_id=request_id,
             )

@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 def status_of(exc: errors.BurnbanError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_CODES:
-            return STATUS_CODES[cls]  # type: ignore[index]
+            return STATUS_CODES[cls]
     return 400
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.pool import NullPool
 from sqlmodel.sql.sqltypes import AutoString
 
 import app.models
+from app.config import Settings, async_url
 from app.dbtypes import UtcDateTime
 from app.spatial.types import GeometryType
-from app.config import Settings, async_url
 
 config = context.config
 target_metadata = app.models.metadata
@@ -26,13 +26,15 @@ target_metadata = app.models.metadata
 _HAND_MADE_PREFIXES = ("gix_", "cells_rtree")
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if name and name.startswith(_HAND_MADE_PREFIXES):
         return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))  # type: ignore[no-untyped-call]
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> Any:
     """Render our column types as importable code in generated revisions."""
     if type_ != "type":
         return False
@@ -44,7 +46,8 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
         return "UtcDateTime()"
     if isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})"
-    return bool(alembic_helpers.render_item(type_, obj, autogen_context))
+    rendered: str | bool = alembic_helpers.render_item(type_, obj, autogen_context)  # type: ignore[no-untyped-call]
+    return rendered
 
 
 def _configure(connection: Connection) -> None:

@@ -137,9 +137,7 @@ def database_url(
 
 
 @pytest.fixture
-def fresh_database_url(
-    backend: str, postgres_problem: str | None, tmp_path: Path
-) -> Iterator[str]:
+def fresh_database_url(backend: str, postgres_problem: str | None, tmp_path: Path) -> Iterator[str]:
     """A migrated database of this test's own, for tests that need several connections."""
     if backend == "postgis":
         _require_postgres(postgres_problem)

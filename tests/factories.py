@@ -28,7 +28,10 @@ EAST_SOUTH, EAST_NORTH = "330106002001", "330106002002"
 
 def box(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> dict[str, Any]:
     ring = [
-        [min_lon, min_lat], [max_lon, min_lat], [max_lon, max_lat], [min_lon, max_lat],
+        [min_lon, min_lat],
+        [max_lon, min_lat],
+        [max_lon, max_lat],
+        [min_lon, max_lat],
         [min_lon, min_lat],
     ]
     return {"type": "Polygon", "coordinates": [ring]}
@@ -84,7 +87,7 @@ async def make_user(
         username=username or f"{role}-{datetime.now().timestamp():.6f}".replace(".", ""),
         password=PASSWORD,
         name=f"测试{role}",
-        role=role,  # type: ignore[arg-type]
+        role=role,
         cell_code=cell_code,
         agency_code=agency_code,
     )

@@ -27,7 +27,9 @@ async def issue_token(
     user = await service.authenticate(session, form.username, form.password)
     if user is None:
         raise errors.Unauthorized("wrong username or password")
-    token = service.issue_token(user, settings.secret_key, clock.now(), settings.access_token_minutes)
+    token = service.issue_token(
+        user, settings.secret_key, clock.now(), settings.access_token_minutes
+    )
     return Token(access_token=token, expires_in=settings.access_token_minutes * 60)
 
 

@@ -46,7 +46,9 @@ async def put_category(
     category.name = data.name
     category.materials = list(dict.fromkeys(data.materials))
     category.lead = list(dict.fromkeys(data.routing.lead))
-    category.cooperating = [c for c in dict.fromkeys(data.routing.cooperating) if c not in category.lead]
+    category.cooperating = [
+        c for c in dict.fromkeys(data.routing.cooperating) if c not in category.lead
+    ]
     category.acknowledge_minutes = data.time_limits.acknowledge_minutes
     category.arrive_minutes = data.time_limits.arrive_minutes
     category.resolve_minutes = data.time_limits.resolve_minutes
@@ -56,8 +58,13 @@ async def put_category(
     session.add(category)
     await session.flush()
     audit.record(
-        session, actor, "category.created" if created else "category.updated", "category", code,
-        now, routing=data.routing.model_dump(),
+        session,
+        actor,
+        "category.created" if created else "category.updated",
+        "category",
+        code,
+        now,
+        routing=data.routing.model_dump(),
     )
     return category, created
 

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.agencies.models import Agency
@@ -15,6 +15,7 @@ from app.auth import service as auth_service
 from app.auth.models import User
 from app.auth.schemas import UserCreate
 from app.grid import service as grid_service
+from app.grid.models import Cell
 from app.grid.schemas import ImportResult
 from app.spatial.store import SpatialStore
 from geo.data import load_qixing
@@ -48,9 +49,7 @@ async def load_demo(
     await session.flush()
     village = (
         await session.exec(
-            select(grid_service.Cell.code)
-            .where(grid_service.Cell.parent_code == TOWNSHIP)
-            .order_by(grid_service.Cell.code)  # type: ignore[arg-type]
+            select(Cell.code).where(Cell.parent_code == TOWNSHIP).order_by(col(Cell.code))
         )
     ).first()
     assert village is not None, "the demo grid has villages under its first township"
@@ -67,8 +66,12 @@ async def load_demo(
         user = (await session.exec(select(User).where(User.username == username))).first()
         if user is None:
             data = UserCreate(
-                username=username, password=password, name=name, role=role,  # type: ignore[arg-type]
-                cell_code=cell, agency_code=agency,
+                username=username,
+                password=password,
+                name=name,
+                role=role,
+                cell_code=cell,
+                agency_code=agency,
             )
             await auth_service.create_user(session, data, None, now)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Table
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import UtcDateTime
@@ -34,3 +34,6 @@ class Cell(SQLModel, table=True):
     max_lat: float
     area_km2: float
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+CELLS: Table = Cell.__table__  # type: ignore[attr-defined]

@@ -20,8 +20,16 @@ _EXAMPLE = {
     "features": [
         {
             "type": "Feature",
-            "properties": {"code": "450305", "name": "七星区", "level": "district", "parent_code": None},
-            "geometry": {"type": "Polygon", "coordinates": [[[110.2, 25.2], [110.4, 25.2], [110.4, 25.3], [110.2, 25.2]]]},
+            "properties": {
+                "code": "450305",
+                "name": "七星区",
+                "level": "district",
+                "parent_code": None,
+            },
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[110.2, 25.2], [110.4, 25.2], [110.4, 25.3], [110.2, 25.2]]],
+            },
         }
     ],
 }
@@ -83,7 +91,7 @@ async def get_cell(
     detail = CellDetail(
         code=cell.code,
         name=cell.name,
-        level=cell.level,  # type: ignore[arg-type]
+        level=cell.level,
         parent_code=cell.parent_code,
         children=await service.child_codes(session, code),
         area_km2=round(cell.area_km2, 6),

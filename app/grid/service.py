@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,7 +16,7 @@ from app import errors
 from app.agencies.models import Agency
 from app.audit import service as audit
 from app.auth.principal import Principal
-from app.grid.models import Cell
+from app.grid.models import CELLS, Cell
 from app.grid.schemas import CellRef, ImportResult, Located
 from app.pagination import decode_cursor, encode_cursor
 from app.spatial.store import CellBounds, SpatialStore
@@ -49,7 +49,9 @@ async def import_grid(
     progress(f"validated {len(features)} features")
     if not validation.ok:
         problems = [{"feature": e.feature, "code": e.code, "msg": e.msg} for e in validation.errors]
-        raise errors.GridInvalid(f"{len(problems)} problem(s) in the grid; nothing imported", problems)
+        raise errors.GridInvalid(
+            f"{len(problems)} problem(s) in the grid; nothing imported", problems
+        )
 
     created, changed, unchanged = _plan(validation.cells, existing)
     result = ImportResult(
@@ -66,10 +68,19 @@ async def import_grid(
     written += await _update_cells(session, changed, existing, district_of, now)
     progress(f"wrote {len(written)} cells")
     await store.index_cells(session, written)
-    await _ensure_township_agencies(session, [c for c in validation.cells if c.level == "township"], now)
+    await _ensure_township_agencies(
+        session, [c for c in validation.cells if c.level == "township"], now
+    )
     audit.record(
-        session, actor, "grid.imported", "grid", ",".join(sorted(set(district_of.values())))[:64],
-        now, created=result.created, updated=result.updated, unchanged=result.unchanged,
+        session,
+        actor,
+        "grid.imported",
+        "grid",
+        ",".join(sorted(set(district_of.values())))[:64],
+        now,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
     )
     return result
 
@@ -124,9 +135,11 @@ def _plan(
         old = existing.get(cell.code)
         if old is None:
             created.append(cell)
-        elif (old.name, old.level, old.parent_code) != (cell.name, cell.level, cell.parent_code) or (
-            not old.boundary.equals_exact(cell.geometry, 0.0)
-        ):
+        elif (old.name, old.level, old.parent_code) != (
+            cell.name,
+            cell.level,
+            cell.parent_code,
+        ) or (not old.boundary.equals_exact(cell.geometry, 0.0)):
             changed.append(cell)
         else:
             unchanged += 1
@@ -173,7 +186,7 @@ async def _insert_cells(
 ) -> list[CellBounds]:
     if not cells:
         return []
-    table = Cell.__table__  # type: ignore[attr-defined]
+    table = CELLS
     rows = [_row(cell, district_of[cell.code], now) for cell in cells]
     conn = await session.connection()
     written: list[CellBounds] = []
@@ -195,13 +208,13 @@ async def _update_cells(
 ) -> list[CellBounds]:
     if not cells:
         return []
-    table = Cell.__table__  # type: ignore[attr-defined]
+    table = CELLS
     rows = []
     for cell in cells:
         row = _row(cell, district_of[cell.code], now)
         row["_id"] = existing[cell.code].id
         rows.append(row)
-    values = {key: bindparam(key) for key in rows[0] if key not in ("_id", "code")}
+    values: dict[str, Any] = {key: bindparam(key) for key in rows[0] if key not in ("_id", "code")}
     statement = update(table).where(table.c.id == bindparam("_id")).values(values)
     conn = await session.connection()
     for start in range(0, len(rows), _CHUNK):
@@ -290,14 +303,20 @@ async def locate(session: AsyncSession, store: SpatialStore, lon: float, lat: fl
 
 
 async def chain(session: AsyncSession, village_code: str) -> Located:
-    village, township, district = aliased(Cell), aliased(Cell), aliased(Cell)
+    """A village with its township and district."""
+    village, township, district = CELLS.alias("v"), CELLS.alias("t"), CELLS.alias("d")
     query = (
-        select(village.code, village.name, township.code, township.name, district.code, district.name)
-        .join(township, and_(township.code == village.parent_code))
-        .join(district, and_(district.code == township.parent_code))
-        .where(village.code == village_code)
+        sql_select(village.c.code, village.c.name, township.c.code, township.c.name)
+        .add_columns(district.c.code, district.c.name)
+        .select_from(
+            village.join(township, township.c.code == village.c.parent_code).join(
+                district, district.c.code == township.c.parent_code
+            )
+        )
+        .where(village.c.code == village_code)
     )
-    row = (await session.exec(query)).one()
+    conn = await session.connection()
+    row = (await conn.execute(query)).one()
     return Located(
         village=CellRef(code=row[0], name=row[1]),
         township=CellRef(code=row[2], name=row[3]),

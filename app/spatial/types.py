@@ -29,12 +29,13 @@ class GeometryType(TypeDecorator[BaseGeometry]):
 
     def __init__(self, geometry_type: str = "GEOMETRY") -> None:
         super().__init__(geometry_type=geometry_type, srid=SRID, spatial_index=False)
+        self.geometry_type = geometry_type
 
-    def load_dialect_impl(self, dialect: Dialect | None) -> TypeEngine[Any]:  # type: ignore[override]
+    def load_dialect_impl(self, dialect: Dialect | None) -> TypeEngine[Any]:
         # GeoAlchemy2 calls this with dialect=None while dispatching DDL events.
         if dialect is not None and dialect.name == "sqlite":
             return dialect.type_descriptor(LargeBinary())
-        return self.impl_instance  # type: ignore[no-any-return]
+        return self.impl_instance
 
     def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
         if value is None:
@@ -51,4 +52,4 @@ class GeometryType(TypeDecorator[BaseGeometry]):
         return to_shape(value)
 
     def __repr__(self) -> str:
-        return f"GeometryType({self.impl_instance.geometry_type!r})"
+        return f"GeometryType({self.geometry_type!r})"

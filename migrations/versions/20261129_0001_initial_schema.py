@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
+
 from app.dbtypes import UtcDateTime
 from app.spatial.types import GeometryType
 

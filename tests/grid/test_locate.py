@@ -6,7 +6,15 @@ import pytest
 
 from geo.crs import from_wgs84
 from tests.conftest import Harness
-from tests.factories import DISTRICT, EAST_SOUTH, WEST, WEST_NORTH, WEST_SOUTH, load_grid, login_headers
+from tests.factories import (
+    DISTRICT,
+    EAST_SOUTH,
+    WEST,
+    WEST_NORTH,
+    WEST_SOUTH,
+    load_grid,
+    login_headers,
+)
 
 
 async def test_locate_answers_all_three_levels(harness: Harness) -> None:
@@ -58,7 +66,14 @@ async def test_point_outside_every_village_is_outside_grid(harness: Harness) -> 
 
 @pytest.mark.parametrize(
     "query",
-    ["lon=200&lat=30", "lon=120&lat=-91", "lon=nan&lat=30", "lon=inf&lat=30", "lon=120&lat=30&crs=utm", "lat=30"],
+    [
+        "lon=200&lat=30",
+        "lon=120&lat=-91",
+        "lon=nan&lat=30",
+        "lon=inf&lat=30",
+        "lon=120&lat=30&crs=utm",
+        "lat=30",
+    ],
 )
 async def test_bad_coordinates_are_refused(harness: Harness, query: str) -> None:
     headers = await login_headers(harness, "admin")

@@ -1,0 +1,1 @@
+"""Pure geometry for burnban: coordinate systems, distances, grid validation, demo data."""
