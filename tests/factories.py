@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement, text
+from sqlmodel import SQLModel, func, select
+
 from app.auth import service as auth_service
-from app.auth.models import User
-from app.auth.schemas import UserCreate
+from app.auth.models import ApiKey, User
+from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.grid import service as grid_service
 from app.grid.schemas import ImportResult
 from app.spatial.store import store_for
@@ -106,3 +109,80 @@ async def login_headers(h: Harness, role: str, **binding: str) -> dict[str, str]
 
 def later(minutes: int) -> datetime:
     return NOW + timedelta(minutes=minutes)
+
+
+def report_body(**overrides: Any) -> dict[str, Any]:
+    """A valid report of open burning in 西南村, observed ten minutes before NOW."""
+    body: dict[str, Any] = {
+        "category": "open_burning",
+        "material": "straw",
+        "location": {"lon": 120.02, "lat": 30.02, "crs": "wgs84", "accuracy_m": 12},
+        "observed_at": (NOW - timedelta(minutes=10)).isoformat(),
+        "description": "田间焚烧秸秆，烟较大",
+    }
+    body.update(overrides)
+    return body
+
+
+def at(lon: float, lat: float, crs: str = "wgs84") -> dict[str, Any]:
+    return {"lon": lon, "lat": lat, "crs": crs}
+
+
+async def make_api_key(
+    h: Harness, scopes: list[str], cell_code: str | None = None
+) -> dict[str, str]:
+    """Headers carrying a new API key with these scopes."""
+    data = ApiKeyCreate(name="第三方", scopes=scopes, cell_code=cell_code)
+    async with h.db.write() as session:
+        _, key = await auth_service.create_api_key(session, data, None, h.clock.now())
+    return {"X-API-Key": key}
+
+
+async def count_rows(h: Harness, *tables: str) -> dict[str, int]:
+    """How many rows each table holds (as this test's transaction sees them)."""
+    counts = {}
+    async with h.db.read() as session:
+        conn = await session.connection()
+        for table in tables:
+            counts[table] = int(
+                (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            )
+    return counts
+
+
+REPORT_TABLES = (
+    "reports",
+    "incidents",
+    "assignments",
+    "incident_events",
+    "idempotency_keys",
+    "outbox_events",
+    "case_counters",
+    "photos",
+)
+
+
+PROBLEM = "https://burnban.dev/problems/"
+
+
+def problem_type(slug: str) -> str:
+    """The `type` of a problem document with this slug."""
+    return PROBLEM + slug
+
+
+async def count_where(h: Harness, model: type[SQLModel], *where: ColumnElement[bool] | bool) -> int:
+    """How many rows of `model` (matching every `where`) this test's transaction sees."""
+    async with h.db.read() as session:
+        query = select(func.count()).select_from(model)
+        for condition in where:
+            query = query.where(condition)
+        return int((await session.exec(query)).one())
+
+
+async def stored_api_key(
+    h: Harness, *scopes: str, cell_code: str | None = None, name: str = "测试接口"
+) -> tuple[ApiKey, str]:
+    """A new API key with these scopes: its row and the key itself."""
+    data = ApiKeyCreate(name=name, scopes=list(scopes), cell_code=cell_code)
+    async with h.db.write() as session:
+        return await auth_service.create_api_key(session, data, None, h.clock.now())

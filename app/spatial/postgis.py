@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.spatial.store import CellBounds
+from app.dbtypes import UtcDateTime
+from app.spatial.store import OPEN_INCIDENT_EXCLUDED, CellBounds, area_lock_keys
 
 _LOCATE_VILLAGE = text(
     "SELECT code FROM cells WHERE level = 'village' "
     "AND ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) "
     "ORDER BY code LIMIT 1"
+)
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Sphere, not spheroid: the same distance as geo.distance.haversine_m on SQLite, and the
+# expression matches the functional GiST index gix_incidents_location.
+_NEARBY_OPEN_INCIDENTS = text(
+    "SELECT id, ST_Distance(location::geography, p.g, false) AS distance_m "
+    "FROM incidents, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) p "
+    "WHERE category = :category AND status NOT IN :excluded "
+    "AND last_observed_at BETWEEN :seen_from AND :seen_until "
+    "AND ST_DWithin(location::geography, p.g, :radius_m, false) "
+    "ORDER BY distance_m, opened_at, id"
+).bindparams(
+    bindparam("excluded", expanding=True),
+    bindparam("seen_from", type_=UtcDateTime()),
+    bindparam("seen_until", type_=UtcDateTime()),
 )
 
 
@@ -24,3 +42,37 @@ class PostgisStore:
         conn = await session.connection()
         code = (await conn.execute(_LOCATE_VILLAGE, {"lon": lon, "lat": lat})).scalar()
         return None if code is None else str(code)
+
+    async def lock_area(
+        self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
+    ) -> None:
+        """Transaction-scoped advisory locks on the tiles around the point, in key order so
+        that two writers never wait for each other in a cycle."""
+        conn = await session.connection()
+        for key in area_lock_keys(scope, lon, lat, radius_m):
+            await conn.execute(_LOCK, {"key": key})
+
+    async def nearby_open_incidents(
+        self,
+        session: AsyncSession,
+        category: str,
+        lon: float,
+        lat: float,
+        radius_m: float,
+        seen_from: datetime,
+        seen_until: datetime,
+    ) -> list[tuple[str, float]]:
+        conn = await session.connection()
+        rows = await conn.execute(
+            _NEARBY_OPEN_INCIDENTS,
+            {
+                "lon": lon,
+                "lat": lat,
+                "category": category,
+                "excluded": list(OPEN_INCIDENT_EXCLUDED),
+                "seen_from": seen_from,
+                "seen_until": seen_until,
+                "radius_m": radius_m,
+            },
+        )
+        return [(str(row[0]), float(row[1])) for row in rows]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from geo.distance import bbox_around, metres_to_degrees
+
+OPEN_INCIDENT_EXCLUDED = ("closed", "rejected")
+# Lock tiles are at least this many degrees wide (about 1 km), and never narrower than the
+# radius, so that a merge locks a handful of tiles whatever the category's radius.
+_MIN_LOCK_TILE_DEG = 0.01
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,45 @@ class SpatialStore(Protocol):
 
     async def locate_village(self, session: AsyncSession, lon: float, lat: float) -> str | None:
         """The code of the village covering the WGS-84 point; the smallest code on a border."""
+
+    async def lock_area(
+        self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
+    ) -> None:
+        """Serialise, until the transaction ends, writers whose areas within radius_m meet.
+
+        Two callers with the same scope and radius whose points are within radius_m of each
+        other wait for one another; callers far apart do not.
+        """
+
+    async def nearby_open_incidents(
+        self,
+        session: AsyncSession,
+        category: str,
+        lon: float,
+        lat: float,
+        radius_m: float,
+        seen_from: datetime,
+        seen_until: datetime,
+    ) -> list[tuple[str, float]]:
+        """Open incidents of `category` located within radius_m (on the ground) of the point
+        and last observed within [seen_from, seen_until]: (id, distance in metres), nearest
+        first."""
+
+
+def area_lock_keys(scope: str, lon: float, lat: float, radius_m: float) -> list[int]:
+    """Sorted 64-bit lock keys of the tiles covering every point within radius_m.
+
+    The tile size depends on the radius only, so two callers with the same radius whose points
+    are within it share at least the tile of one of the points.
+    """
+    tile = max(_MIN_LOCK_TILE_DEG, metres_to_degrees(radius_m, 0.0))
+    min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, radius_m)
+    keys = set()
+    for ix in range(math.floor(min_lon / tile), math.floor(max_lon / tile) + 1):
+        for iy in range(math.floor(min_lat / tile), math.floor(max_lat / tile) + 1):
+            digest = hashlib.blake2b(f"{scope}:{tile}:{ix}:{iy}".encode(), digest_size=8)
+            keys.add(int.from_bytes(digest.digest(), "big", signed=True))
+    return sorted(keys)
 
 
 def store_for(dialect: str) -> SpatialStore:

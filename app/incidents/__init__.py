@@ -1,0 +1,1 @@
+"""Incidents: reports merged by place and time, routed to agencies, tracked to closure."""

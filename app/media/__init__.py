@@ -1,0 +1,1 @@
+"""Photos: evidence attached to reports, stored content-addressed with EXIF stripped."""

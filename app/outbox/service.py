@@ -1,0 +1,35 @@
+"""Write outbox events in the caller's transaction; the webhook worker delivers them later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.outbox.models import OutboxEvent
+
+_OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+async def emit(
+    session: AsyncSession,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    incident_id: str | None = None,
+    district_code: str | None = None,
+) -> None:
+    """Append one event; it commits or rolls back with the change it describes."""
+    conn = await session.connection()
+    await conn.execute(
+        insert(_OUTBOX).values(
+            type=event_type,
+            payload=payload,
+            created_at=now,
+            incident_id=incident_id,
+            district_code=district_code,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Reports from the field: one observation by one reporter, immutable once stored."""

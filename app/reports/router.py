@@ -1,0 +1,81 @@
+"""HTTP routes for reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from app import errors
+from app.auth.principal import Principal
+from app.bodylimit import body_limited_route
+from app.deps import ClockDep, CurrentPrincipal, SessionDep, StoreDep, require
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from app.reports import service
+from app.reports.schemas import ReportIn, ReportOut
+
+MAX_REPORT_BODY = 64 * 1024
+
+router = APIRouter(tags=["reports"], route_class=body_limited_route(MAX_REPORT_BODY))
+ReporterDep = Annotated[Principal, Depends(require("grid_worker", scope="reports:write"))]
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/reports",
+    operation_id="create_report",
+    status_code=201,
+    response_model=ReportOut,
+    responses={
+        409: {"description": "The same key is still in flight", **_PROBLEM},
+        413: {"description": "The body is over 64 KiB", **_PROBLEM},
+        422: {"description": "Refused; nothing was stored", **_PROBLEM},
+    },
+)
+async def create_report(
+    data: ReportIn,
+    session: SessionDep,
+    store: StoreDep,
+    clock: ClockDep,
+    reporter: ReporterDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retries with the same key and body answer the first answer again.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Submit a report; it joins or opens an incident, routed to the responsible agencies."""
+    result = await service.submit_report(
+        session, store, reporter, data, idempotency_key, clock.now()
+    )
+    headers = {"Location": f"/api/v1/reports/{result.body['id']}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(result.body, status_code=201, headers=headers)
+
+
+@router.get("/reports", operation_id="list_reports", response_model=Page[ReportOut])
+async def list_reports(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ReportOut]:
+    """The caller's own reports (`mine=true`), newest first."""
+    if not mine:
+        msg = "only mine=true is supported: incidents are the way to browse others' reports"
+        raise errors.ValidationFailed(msg, errors=[{"loc": ["query", "mine"], "msg": msg}])
+    items, next_cursor = await service.list_mine(session, principal, limit, cursor)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/reports/{report_id}", operation_id="get_report", response_model=ReportOut)
+async def get_report(session: SessionDep, principal: CurrentPrincipal, report_id: str) -> Any:
+    """One report, to its reporter, the incident's agencies, supervisors over it and admins."""
+    return await service.get_report(session, principal, report_id)

@@ -1,0 +1,240 @@
+"""Report rules: accepting a report once, checking it, locating it, and reading it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import shapely
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import errors
+from app.auth.principal import Principal
+from app.categories.models import Category
+from app.dbtypes import new_id
+from app.grid import service as grid_service
+from app.grid.schemas import Located
+from app.idempotency import service as idempotency
+from app.incidents import access
+from app.incidents import service as incident_service
+from app.incidents.models import Incident
+from app.incidents.schemas import Actor, AssignmentOut, IncidentRef, Routed
+from app.media import service as media_service
+from app.outbox import service as outbox
+from app.pagination import decode_cursor, encode_cursor
+from app.reports.models import Report
+from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
+from app.spatial.store import SpatialStore
+
+MAX_FUTURE = timedelta(minutes=5)
+MAX_AGE = timedelta(days=30)
+CREATED = 201
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The answer to a submission, and whether it is the replay of an earlier one."""
+
+    body: dict[str, Any]
+    replayed: bool
+
+
+def canonical(data: ReportIn) -> dict[str, Any]:
+    """The request as compared between retries: field order, defaults and offsets aside."""
+    body = data.model_dump(mode="json")
+    body["observed_at"] = data.observed_at.astimezone(UTC).isoformat()
+    return body
+
+
+async def submit_report(
+    session: AsyncSession,
+    store: SpatialStore,
+    reporter: Principal,
+    data: ReportIn,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Submitted:
+    """Store a report, merge it into an incident and route it; once per idempotency key."""
+    key = idempotency_key or data.client_report_id
+    key_id: int | None = None
+    if key is not None:
+        claimed = await idempotency.claim(
+            session, reporter, key, idempotency.request_hash(canonical(data)), now
+        )
+        if isinstance(claimed, idempotency.StoredAnswer):
+            return Submitted(claimed.body, replayed=True)
+        key_id = claimed
+    submitted = data.location
+    lon, lat = grid_service.to_wgs84(submitted.lon, submitted.lat, submitted.crs)
+    category = await _category(session, data)
+    _check_observed_at(data.observed_at, now)
+    located = await grid_service.locate(session, store, lon, lat)
+
+    report_id = new_id()
+    observed_at = data.observed_at.astimezone(UTC)
+    sighting = incident_service.Sighting(report_id, lon, lat, observed_at, located)
+    routing = await incident_service.take_report(session, store, category, sighting, reporter, now)
+    report = Report(
+        id=report_id,
+        district_code=located.district.code,
+        category=category.code,
+        material=data.material,
+        lon=lon,
+        lat=lat,
+        location=shapely.Point(lon, lat),
+        submitted_lon=submitted.lon,
+        submitted_lat=submitted.lat,
+        submitted_crs=submitted.crs,
+        accuracy_m=submitted.accuracy_m,
+        observed_at=observed_at,
+        received_at=now,
+        description=data.description,
+        reporter_kind=reporter.kind,
+        reporter_id=reporter.id,
+        reporter_name=reporter.name,
+        reporter_cell_code=reporter.cell_code,
+        village_code=located.village.code,
+        township_code=located.township.code,
+        incident_id=routing.incident.id,
+        opened_incident=routing.is_new,
+        client_report_id=data.client_report_id,
+    )
+    session.add(report)
+    await session.flush()
+    body = report_out(report, located, routing.incident, routing.assignments, []).model_dump(
+        mode="json"
+    )
+    await outbox.emit(
+        session,
+        "report.created",
+        body,
+        now,
+        incident_id=routing.incident.id,
+        district_code=report.district_code,
+    )
+    if key_id is not None:
+        await idempotency.complete(session, key_id, CREATED, body)
+    return Submitted(body, replayed=False)
+
+
+async def _category(session: AsyncSession, data: ReportIn) -> Category:
+    category = await session.get(Category, data.category)
+    if category is None:
+        raise _invalid("category", f"unknown category {data.category!r}")
+    if data.material is not None and data.material not in category.materials:
+        allowed = ", ".join(category.materials) or "none"
+        raise _invalid(
+            "material", f"material {data.material!r} is not one of {category.code}'s ({allowed})"
+        )
+    return category
+
+
+def _check_observed_at(observed_at: datetime, now: datetime) -> None:
+    if observed_at > now + MAX_FUTURE:
+        raise _invalid("observed_at", "observed_at is more than 5 minutes in the future")
+    if observed_at < now - MAX_AGE:
+        raise _invalid("observed_at", "observed_at is more than 30 days ago")
+
+
+def _invalid(field: str, msg: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed(msg, errors=[{"loc": ["body", field], "msg": msg}])
+
+
+def report_out(
+    report: Report,
+    located: Located,
+    incident: Incident,
+    assignments: list[AssignmentOut],
+    photos: list[Any],
+) -> ReportOut:
+    return ReportOut(
+        id=report.id,
+        client_report_id=report.client_report_id,
+        category=report.category,
+        material=report.material,
+        location=LocationOut(lon=report.lon, lat=report.lat, accuracy_m=report.accuracy_m),
+        submitted_location=SubmittedLocation(
+            lon=report.submitted_lon, lat=report.submitted_lat, crs=report.submitted_crs
+        ),
+        observed_at=report.observed_at,
+        received_at=report.received_at,
+        description=report.description,
+        reporter=Actor(id=report.reporter_id, name=report.reporter_name),
+        cell=located,
+        incident=IncidentRef(
+            id=incident.id,
+            case_number=incident.case_number,
+            status=incident.status,
+            is_new=report.opened_incident,
+        ),
+        routed_to=[Routed(agency=a.agency, role=a.role) for a in assignments],
+        photos=photos,
+    )
+
+
+async def visible_report(session: AsyncSession, principal: Principal, report_id: str) -> Report:
+    """The report, if the caller may see it; else not found (its existence is not revealed)."""
+    report = await session.get(Report, report_id)
+    if report is None:
+        raise errors.NotFound(f"no report {report_id!r}")
+    if access.is_reporter(principal, report) or principal.is_admin:
+        return report
+    assignments = await incident_service.assignments_of(session, report.incident_id)
+    if not access.may_see_report(principal, report, {a.agency.code for a in assignments}):
+        raise errors.NotFound(f"no report {report_id!r}")
+    return report
+
+
+async def get_report(session: AsyncSession, principal: Principal, report_id: str) -> ReportOut:
+    report = await visible_report(session, principal, report_id)
+    return await _full(session, report)
+
+
+async def _full(session: AsyncSession, report: Report) -> ReportOut:
+    incident = await session.get(Incident, report.incident_id)
+    assert incident is not None  # reports.incident_id is a foreign key
+    return report_out(
+        report,
+        await grid_service.chain(session, report.village_code),
+        incident,
+        await incident_service.assignments_of(session, incident.id),
+        await media_service.photos_of(session, report.id),
+    )
+
+
+async def list_mine(
+    session: AsyncSession, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[ReportOut], str | None]:
+    """The caller's own reports, newest first."""
+    query = (
+        select(Report)
+        .where(Report.reporter_kind == principal.kind, Report.reporter_id == principal.id)
+        .order_by(col(Report.received_at).desc(), col(Report.id).desc())
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        received, after_id = decode_cursor(cursor, 2)
+        try:
+            at = datetime.fromisoformat(str(received))
+            if at.tzinfo is None:
+                raise ValueError("naive cursor time")
+        except ValueError as exc:
+            raise errors.ValidationFailed(
+                "cursor is not one this service issued",
+                errors=[{"loc": ["query", "cursor"], "msg": "bad cursor"}],
+            ) from exc
+        query = query.where(
+            or_(
+                col(Report.received_at) < at,
+                (col(Report.received_at) == at) & (col(Report.id) < str(after_id)),
+            )
+        )
+    rows = list(await session.exec(query))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.received_at.isoformat(), last.id)
+    return [await _full(session, row) for row in rows], next_cursor

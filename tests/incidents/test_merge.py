@@ -1,0 +1,162 @@
+"""Reports join the open incident nearby and recent, or open a new, routed one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from app.categories import service as category_service
+from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
+from app.incidents.service import next_case_sequence
+from geo.crs import from_wgs84
+from tests.conftest import Harness
+from tests.factories import (
+    DISTRICT,
+    EAST,
+    NOW,
+    WEST,
+    WEST_SOUTH,
+    at,
+    load_grid,
+    login_headers,
+    report_body,
+)
+
+# About 111 m per 0.001 degree of latitude.
+ORIGIN = (120.02, 30.02)
+
+
+async def _report(h: Harness, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    r = await h.client.post("/api/v1/reports", json=report_body(**overrides), headers=headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _minutes_ago(minutes: int) -> str:
+    return (NOW - timedelta(minutes=minutes)).isoformat()
+
+
+async def test_a_report_within_radius_and_window_joins(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    first = await _report(harness, headers, observed_at=_minutes_ago(300))
+    # ~278 m north, 5 h later (window 6 h, radius 300 m).
+    second = await _report(harness, headers, location=at(120.02, 30.0225))
+    assert second["incident"]["id"] == first["incident"]["id"]
+    assert second["incident"]["is_new"] is False
+    assert second["routed_to"] == first["routed_to"]
+    admin = await login_headers(harness, "admin")
+    r = await harness.client.get(f"/api/v1/incidents/{first['incident']['id']}", headers=admin)
+    incident = r.json()
+    assert incident["report_count"] == 2
+    assert incident["version"] == 2
+    assert r.headers["etag"] == '"2"'
+    assert incident["location"] == {"lon": 120.02, "lat": 30.0225}  # where it was last seen
+    assert [e["action"] for e in incident["timeline"]] == ["opened", "routed", "report_added"]
+    assert [rep["id"] for rep in incident["reports"]] == [first["id"], second["id"]]
+
+
+async def test_a_report_beyond_the_radius_opens_another(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    first = await _report(harness, headers)
+    second = await _report(harness, headers, location=at(120.02, 30.0230))  # ~333 m
+    assert second["incident"]["id"] != first["incident"]["id"]
+    assert second["incident"]["is_new"] is True
+    assert second["incident"]["case_number"] == f"{DISTRICT}-2026-000002"
+
+
+async def test_a_report_outside_the_window_opens_another(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    first = await _report(harness, headers, observed_at=_minutes_ago(60 * 7))
+    second = await _report(harness, headers, observed_at=_minutes_ago(10))
+    assert second["incident"]["id"] != first["incident"]["id"]
+
+
+async def test_another_category_or_a_closed_incident_is_not_joined(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    first = await _report(harness, headers)
+    smoking = await _report(harness, headers, category="cured_meat_smoking", material=None)
+    assert smoking["incident"]["id"] != first["incident"]["id"]
+    async with harness.db.write() as session:
+        conn = await session.connection()
+        await conn.execute(
+            text("UPDATE incidents SET status = 'closed' WHERE id = :id"),
+            {"id": first["incident"]["id"]},
+        )
+    third = await _report(harness, headers)
+    assert third["incident"]["id"] not in (first["incident"]["id"], smoking["incident"]["id"])
+
+
+async def test_gcj02_point_lands_in_the_right_village(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    wgs = (120.0495, 30.02)  # just west of the township border
+    lon, lat = from_wgs84(*wgs, "gcj02")
+    assert lon > 120.05  # raw, the point would be in the east township
+    body = await _report(harness, headers, location=at(lon, lat, "gcj02"))
+    assert body["cell"]["village"]["code"] == WEST_SOUTH
+    assert body["routed_to"][0] == {"agency": {"code": WEST, "name": "西镇"}, "role": "responsible"}
+    assert body["submitted_location"] == {"lon": lon, "lat": lat, "crs": "gcj02"}
+    assert abs(body["location"]["lon"] - wgs[0]) < 1e-9
+    assert abs(body["location"]["lat"] - wgs[1]) < 1e-9
+
+
+async def test_routing_follows_the_category_rule(harness: Harness) -> None:
+    await load_grid(harness)
+    async with harness.db.write() as session:
+        rule = CategoryIn(
+            name="露天焚烧",
+            materials=["straw"],
+            routing=Routing(lead=["urban-management"], cooperating=[EAST, WEST]),
+            time_limits=TimeLimits(acknowledge_minutes=20, arrive_minutes=60, resolve_minutes=90),
+            merge=MergeRule(radius_m=300, window_minutes=360),
+        )
+        await category_service.put_category(session, "open_burning", rule, None, NOW)
+    headers = await login_headers(harness, "grid_worker")
+    body = await _report(harness, headers)
+    assert [(r["agency"]["code"], r["role"]) for r in body["routed_to"]] == [
+        (WEST, "responsible"),
+        ("urban-management", "lead"),
+        (EAST, "cooperating"),
+    ]
+    admin = await login_headers(harness, "admin")
+    r = await harness.client.get(f"/api/v1/incidents/{body['incident']['id']}", headers=admin)
+    assert r.json()["due_at"] == "2026-11-20T02:20:00Z"
+    assert r.json()["overdue"] is False
+    harness.clock.advance(timedelta(minutes=21))
+    r = await harness.client.get(f"/api/v1/incidents/{body['incident']['id']}", headers=admin)
+    assert r.json()["overdue"] is True
+
+
+async def test_outbox_events_are_written_with_the_report(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    first = await _report(harness, headers)
+    await _report(harness, headers)
+    async with harness.db.read() as session:
+        conn = await session.connection()
+        rows = (
+            await conn.execute(text("SELECT type, incident_id FROM outbox_events ORDER BY id"))
+        ).all()
+    incident_id = first["incident"]["id"]
+    assert [tuple(row) for row in rows] == [
+        ("incident.created", incident_id),
+        ("report.created", incident_id),
+        ("incident.updated", incident_id),
+        ("report.created", incident_id),
+    ]
+
+
+async def test_case_numbers_count_per_district_and_year(harness: Harness) -> None:
+    async with harness.db.write() as session:
+        assert await next_case_sequence(session, "450305", 2026) == 1
+        assert await next_case_sequence(session, "450305", 2026) == 2
+        assert await next_case_sequence(session, "450305", 2027) == 1
+        assert await next_case_sequence(session, "450311", 2026) == 1
+        assert await next_case_sequence(session, "450305", 2026) == 3
