@@ -85,6 +85,35 @@ def serve(
     )
 
 
+@cli.command()
+def worker(
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Deliveries per round.")] = 50,
+) -> None:
+    """Deliver webhooks until stopped (run as many as you like; they share the work)."""
+    import signal
+
+    from app.webhooks import worker as webhook_worker
+
+    settings = _settings()
+    options = webhook_worker.WorkerOptions(
+        allow_private=settings.webhook_allow_private, batch=batch
+    )
+
+    async def run() -> None:
+        db = Database(create_engine(settings.url, settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await webhook_worker.run(db, SystemClock(), options, stop)
+        finally:
+            await db.dispose()
+
+    typer.echo(f"burnban worker delivering webhooks, database: {settings.url.get_backend_name()}")
+    asyncio.run(run())
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Migrate the database to the latest schema."""
@@ -108,7 +137,11 @@ def grid_import(
         typer.echo(f"[{time.perf_counter() - started:6.1f}s] {message}", err=True)
 
     progress(f"reading {file}")
-    collection = json.loads(file.read_bytes())
+    try:
+        collection = json.loads(file.read_bytes())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        typer.secho(f"refused: {file} is not a JSON file: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
     result = _in_unit_of_work(
         lambda session, store: grid_service.import_grid(
             session, store, collection, None, SystemClock().now(), dry_run, progress

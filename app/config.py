@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     rate_limit_writes: int = Field(default=120, ge=1)
     webhook_allow_private: bool = False
+    # Deliver webhooks inside the API process; None means "when the database is SQLite"
+    # (the two-command set-up). With PostgreSQL run `burnban worker` processes instead.
+    run_worker_in_process: bool | None = None
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def worker_in_process(self) -> bool:
+        if self.run_worker_in_process is not None:
+            return self.run_worker_in_process
+        return self.is_sqlite
 
 
 def async_url(plain: str) -> URL:

@@ -52,6 +52,7 @@ async def get_session(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 StoreDep = Annotated[SpatialStore, Depends(get_store)]
 # scope="function": the session commits when the route returns, before the response goes out,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
@@ -18,10 +19,17 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.db import Database, create_engine
 from app.grid.router import router as grid_router
+from app.incidents.router import router as incidents_router
 from app.logging import configure_logging
-from app.middleware import RequestContext, RequestMetrics
+from app.media.router import router as media_router
+from app.middleware import RequestContext, RequestMetrics, route_templates
 from app.migrate import current_revision, head_revision
+from app.open311.router import router as open311_router
+from app.ratelimit.deps import limit_writes
+from app.reports.router import router as reports_router
 from app.spatial.store import store_for
+from app.webhooks import worker as webhook_worker
+from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -38,9 +46,12 @@ def create_app(
         db = database or Database(create_engine(settings.url, settings))
         app.state.db = db
         app.state.store = store_for(db.dialect)
+        delivering = _start_worker(settings, db, app.state.clock) if owned else None
         try:
             yield
         finally:
+            if delivering is not None:
+                await _stop_worker(*delivering)
             if owned:
                 await db.dispose()
 
@@ -56,15 +67,48 @@ def create_app(
         app.state.db = database
         app.state.store = store_for(database.dialect)
     registry = CollectorRegistry()
-    app.add_middleware(RequestContext, metrics=RequestMetrics(registry))
+    api_routers = (
+        auth_router,
+        grid_router,
+        agencies_router,
+        categories_router,
+        reports_router,
+        incidents_router,
+        media_router,
+        webhooks_router,
+    )
+    templates = route_templates(API_PREFIX, api_routers)
+    app.add_middleware(RequestContext, metrics=RequestMetrics(registry), templates=templates)
     problems.install(app)
 
-    api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, grid_router, agencies_router, categories_router):
+    # Writes are counted per API key or user before the route's own unit of work begins.
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(limit_writes)])
+    for router in api_routers:
         api.include_router(router)
     app.include_router(api)
+    app.include_router(open311_router)
     app.include_router(_operations_router(registry))
     return app
+
+
+def _start_worker(
+    settings: Settings, db: Database, clock: Clock
+) -> tuple[asyncio.Task[None], asyncio.Event] | None:
+    """On the embedded database, deliver webhooks in this process (no `burnban worker`)."""
+    if not settings.worker_in_process:
+        return None
+    stop = asyncio.Event()
+    options = webhook_worker.WorkerOptions(allow_private=settings.webhook_allow_private)
+    task = asyncio.create_task(webhook_worker.run(db, clock, options, stop))
+    return task, stop
+
+
+async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=20)
+    except TimeoutError:  # a send still in flight: its lease runs out and another sends it
+        task.cancel()
 
 
 def _operations_router(registry: CollectorRegistry) -> APIRouter:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 
 import structlog
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +36,20 @@ class RequestMetrics:
         )
 
 
+def route_templates(prefix: str, routers: Iterable[APIRouter]) -> dict[int, str]:
+    """The full path template of every route of `routers` included under `prefix`, by route.
+
+    FastAPI puts the route it matched in the scope, and since 0.13x an included route keeps its
+    own path ("/cells/{code}"), not the prefixed one ("/api/v1/cells/{code}").
+    """
+    return {
+        id(route): prefix + route.path
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    }
+
+
 class RequestContext:
     """Gives every request an id (echoed when the caller sent a sane one), logs and counts it.
 
@@ -40,9 +57,12 @@ class RequestContext:
     or headers: both can carry keys and personal data.
     """
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: RequestMetrics, templates: Mapping[int, str] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.templates = templates or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +88,7 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = self.templates.get(id(route)) or getattr(route, "path", "unmatched")
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             log.info(

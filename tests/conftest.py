@@ -11,11 +11,13 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -148,6 +150,25 @@ def fresh_database_url(backend: str, postgres_problem: str | None, tmp_path: Pat
         yield new_sqlite_database(tmp_path)
 
 
+def new_empty_postgres_database(prefix: str = "burnban_empty") -> str:
+    """A new PostgreSQL database that no migration has touched; its plain URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin([f'CREATE DATABASE "{name}"']))
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def empty_database_url(backend: str, postgres_problem: str | None, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own without any schema: migrations have yet to run."""
+    if backend == "postgis":
+        _require_postgres(postgres_problem)
+        url = new_empty_postgres_database()
+        yield url
+        drop_postgres_database(url)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
 def settings_for(url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=url,
@@ -157,6 +178,20 @@ def settings_for(url: str, tmp_path: Path) -> Settings:
         log_format="json",
         log_level="WARNING",
     )
+
+
+@asynccontextmanager
+async def app_client(url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app of its own on the database at `url`, outside any test transaction."""
+    settings = settings_for(url, tmp_path)
+    db = Database(create_engine(settings.url, settings))
+    app = create_app(settings, database=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://burnban.test") as c:
+            yield c
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture
@@ -178,6 +213,7 @@ class Harness:
     settings: Settings
     clock: FrozenClock
     backend: str
+    app: FastAPI
 
 
 @pytest.fixture
@@ -197,5 +233,5 @@ async def harness(
         app = create_app(settings, database=db, clock=clock)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://burnban.test") as client:
-            yield Harness(client, db, settings, clock, backend)
+            yield Harness(client, db, settings, clock, backend, app)
         await transaction.rollback()

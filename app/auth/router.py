@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app import errors
 from app.auth import service
 from app.auth.models import ApiKey, User
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Token, UserCreate, UserOut
-from app.deps import AdminDep, AnyUserDep, ClockDep, SessionDep, SettingsDep
+from app.deps import AdminDep, AnyUserDep, ClockDep, DatabaseDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["auth"])
 
@@ -19,14 +18,13 @@ router = APIRouter(tags=["auth"])
 @router.post("/auth/token", operation_id="issue_token", response_model=Token)
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Token:
-    """Exchange a username and password for an expiring bearer token."""
-    user = await service.authenticate(session, form.username, form.password)
-    if user is None:
-        raise errors.Unauthorized("wrong username or password")
+    """Exchange a username and password for an expiring bearer token (10 failures a minute
+    per username, then 429 until the minute is over)."""
+    user = await service.log_in(db, form.username, form.password, clock.now())
     token = service.issue_token(
         user, settings.secret_key, clock.now(), settings.access_token_minutes
     )

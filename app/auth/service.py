@@ -16,7 +16,9 @@ from app.auth import security
 from app.auth.models import ApiKey, User
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate, UserCreate
+from app.db import Database
 from app.grid.models import Cell
+from app.ratelimit import service as ratelimit
 
 
 def principal_of(user: User) -> Principal:
@@ -35,6 +37,20 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     user = (await session.exec(select(User).where(User.username == username))).first()
     ok = security.verify_password(user.password_hash if user else None, password)
     return user if ok and user is not None and user.is_active else None
+
+
+async def log_in(db: Database, username: str, password: str, now: datetime) -> User:
+    """The user with these credentials. Failures are counted per username in their own
+    transaction; a username over the limit is refused before its password is even checked."""
+    await ratelimit.refuse_if_login_blocked(db, username, now)
+    async with db.read() as session:
+        user = await authenticate(session, username, password)
+        if user is not None:
+            session.expunge(user)  # keep its loaded fields past the read's rollback
+    if user is None:
+        await ratelimit.count_failed_login(db, username, now)
+        raise errors.Unauthorized("wrong username or password")
+    return user
 
 
 def issue_token(user: User, secret_key: str, now: datetime, minutes: int) -> str:

@@ -1,0 +1,219 @@
+"""HTTP routes of Open311 GeoReport v2 (JSON). Refusals here are the specification's
+[{"code", "description"}] with 400, 403 or 404, not problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from app import errors
+from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep, StoreDep
+from app.open311 import service
+from app.open311.schemas import (
+    CreatedRequest,
+    Discovery,
+    Endpoint,
+    Open311Error,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+)
+
+PREFIX = "/open311/v2"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-29T00:00:00Z"
+
+
+def _refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+    body = [Open311Error(code=status, description=description).model_dump()]
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _status_of(exc: errors.BurnbanError) -> int:
+    if isinstance(exc, errors.NotFound):
+        return 404
+    if isinstance(exc, errors.Unauthorized | errors.Forbidden):
+        return 403
+    if isinstance(exc, errors.RateLimited):
+        return 429
+    return 400
+
+
+class Open311Route(APIRoute):
+    """Answers this router's refusals in the specification's error format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def open311_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.BurnbanError as exc:
+                headers = (
+                    {"Retry-After": str(exc.retry_after)}
+                    if isinstance(exc, errors.RateLimited)
+                    else None
+                )
+                return _refusal(_status_of(exc), exc.detail, headers)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+                return _refusal(400, f"{where}: {first.get('msg', 'invalid')}".strip(": "))
+            except HTTPException as exc:
+                return _refusal(exc.status_code, str(exc.detail))
+
+        return open311_errors
+
+
+router = APIRouter(prefix=PREFIX, tags=["open311"], route_class=Open311Route)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": list[Open311Error], "description": text}
+    for status, text in ((400, "Bad request"), (403, "Bad api_key"), (404, "Not found"))
+}
+
+
+@router.get("/discovery.json", operation_id="open311_discovery", response_model=Discovery)
+async def discovery(request: Request) -> Discovery:
+    """Where this GeoReport v2 endpoint is and what it speaks."""
+    url = str(request.base_url).rstrip("/") + PREFIX
+    return Discovery(
+        changeset=CHANGESET,
+        contact="The district's burn-ban office (区大气办) runs this service.",
+        key_service="API keys are issued by the operator: burnban apikeys create NAME --scope "
+        "reports:write",
+        endpoints=[
+            Endpoint(
+                specification=SPECIFICATION,
+                url=url,
+                changeset=CHANGESET,
+                type="production",
+                formats=["application/json"],
+            )
+        ],
+    )
+
+
+@router.get("/services.json", operation_id="open311_services", response_model=list[Service])
+async def services(session: SessionDep) -> list[Service]:
+    """Report categories, as services."""
+    return await service.services(session)
+
+
+@router.get(
+    "/services/{service_code}.json",
+    operation_id="open311_service_definition",
+    response_model=ServiceDefinition,
+    responses=_ERRORS,
+)
+async def service_definition(service_code: str, session: SessionDep) -> ServiceDefinition:
+    """A service's attributes (material, as a single-value list)."""
+    return await service.definition(session, service_code)
+
+
+def _listed(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise errors.ValidationFailed(f"{name} must be a W3C datetime with an offset or Z")
+    return at
+
+
+@router.get(
+    "/requests.json",
+    operation_id="open311_requests",
+    response_model=list[ServiceRequest],
+    responses=_ERRORS,
+)
+async def list_requests(
+    session: SessionDep,
+    clock: ClockDep,
+    service_request_id: Annotated[str | None, Query(description="Comma-separated ids")] = None,
+    service_code: Annotated[str | None, Query(description="Comma-separated codes")] = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
+) -> list[ServiceRequest]:
+    """Service requests (incidents), newest first: by default the last 90 days, ≤ 1 000."""
+    statuses = _listed(status)
+    if any(s not in ("open", "closed") for s in statuses):
+        raise errors.ValidationFailed("status must be open or closed")
+    wanted = service.RequestFilter(
+        service_request_ids=_listed(service_request_id),
+        service_codes=_listed(service_code),
+        start=_when(start_date, "start_date"),
+        end=_when(end_date, "end_date"),
+        statuses=statuses,
+    )
+    return await service.requests(session, wanted, clock.now())
+
+
+@router.get(
+    "/requests/{service_request_id}.json",
+    operation_id="open311_request",
+    response_model=list[ServiceRequest],
+    responses=_ERRORS,
+)
+async def get_request(service_request_id: str, session: SessionDep) -> list[ServiceRequest]:
+    """One service request (the specification answers it in a list)."""
+    return await service.one_request(session, service_request_id)
+
+
+@router.post(
+    "/requests.json",
+    operation_id="open311_create_request",
+    status_code=201,
+    response_model=list[CreatedRequest],
+    responses=_ERRORS,
+)
+async def create_request(
+    db: DatabaseDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    api_key: Annotated[str, Form()],
+    service_code: Annotated[str, Form()],
+    lat: Annotated[float | None, Form()] = None,
+    long: Annotated[float | None, Form()] = None,
+    description: Annotated[str | None, Form()] = None,
+    media_url: Annotated[str | None, Form(description="Accepted and not fetched")] = None,
+    material: Annotated[str | None, Form(alias="attribute[material]")] = None,
+    device_id: Annotated[str | None, Form(max_length=200)] = None,
+    client_token: Annotated[
+        str | None,
+        Form(max_length=200, description="With device_id: a retry under it files nothing new"),
+    ] = None,
+) -> list[CreatedRequest]:
+    """File a report (API key with reports:write); answers the incident's case number."""
+    posted = service.PostedRequest(
+        api_key=api_key,
+        service_code=service_code,
+        lat=lat,
+        long=long,
+        description=description,
+        material=material,
+        device_id=device_id,
+        client_token=client_token,
+    )
+    return await service.file_request(db, store, posted, settings.rate_limit_writes, clock.now())
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
+async def unknown(rest: str) -> Response:
+    if rest.endswith(".xml"):
+        return _refusal(404, "only JSON is served here: use the .json resources")
+    return _refusal(404, f"no such resource: {PREFIX}/{rest}")

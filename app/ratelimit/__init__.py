@@ -1,0 +1,1 @@
+"""Rate limits kept in the database, so every API process shares them."""

@@ -1,0 +1,285 @@
+"""The delivery worker: fan out the outbox, claim due deliveries, send them signed, record.
+
+At least once: a delivery is marked done only after its receiver answered 2xx; a worker that
+dies holding a claim loses it when the lease runs out and another worker sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+import structlog
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.clock import Clock
+from app.db import Database
+from app.webhooks import fanout, signing, targets
+from app.webhooks.claims import Claimed, claim_due
+from app.webhooks.models import (
+    DELIVERING,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+# After the n-th failed attempt the next waits RETRY_DELAYS[n-1]; after the last, it has failed.
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+SEND_TIMEOUT_SECONDS = 15.0
+ERROR_CHARS = 500
+
+_DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_SUBSCRIPTIONS = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
+log = structlog.get_logger(__name__)
+
+
+def _jitter() -> float:
+    return random.uniform(0.9, 1.1)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    allow_private: bool = False
+    batch: int = 50
+    # Longer than one batch takes to send (all of it goes out at once, each send at most 15 s).
+    lease: timedelta = timedelta(minutes=2)
+    timeout: float = SEND_TIMEOUT_SECONDS
+    poll_seconds: float = 1.0
+    jitter: Callable[[], float] = field(default=_jitter)
+
+
+@dataclass
+class DispatchCounts:
+    fanned_out: int = 0
+    claimed: int = 0
+    succeeded: int = 0
+    retrying: int = 0
+    failed: int = 0
+    stale: int = 0  # results dropped because the claim had passed to another worker
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.fanned_out or self.claimed)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    retry_after: timedelta | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def client(timeout: float = SEND_TIMEOUT_SECONDS) -> httpx.AsyncClient:
+    """The HTTP client deliveries go out with: no redirects, no proxies from the environment."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": "burnban-webhooks/1"},
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+async def dispatch_once(
+    db: Database, clock: Clock, http: httpx.AsyncClient, options: WorkerOptions | None = None
+) -> DispatchCounts:
+    """One round: fan out new events, claim what is due, send it all at once, record it."""
+    options = options or WorkerOptions()
+    counts = DispatchCounts()
+    counts.fanned_out = await fanout.fan_out(db, clock.now(), options.batch)
+    claimed = await claim_due(db, clock.now(), options.batch, options.lease)
+    counts.claimed = len(claimed)
+    if claimed:
+        outcomes = await asyncio.gather(*(send(http, item, clock, options) for item in claimed))
+        await record(db, list(zip(claimed, outcomes, strict=True)), clock.now(), options, counts)
+    return counts
+
+
+def body_of(item: Claimed) -> str:
+    """The request body: {"type", "timestamp", "data"}, the same bytes on every retry."""
+    document = {
+        "type": item.event_type,
+        "timestamp": item.event_created_at.isoformat().replace("+00:00", "Z"),
+        "data": item.payload,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+async def send(
+    http: httpx.AsyncClient, item: Claimed, clock: Clock, options: WorkerOptions
+) -> Outcome:
+    """POST one delivery, signed for this moment; never raises."""
+    started = time.perf_counter()
+    body = body_of(item)
+    try:
+        target = await targets.pin(item.url, options.allow_private)
+        headers = {
+            **target.headers,
+            **signing.headers(item.secret, signing.message_id(item.event_id), clock.now(), body),
+        }
+        async with asyncio.timeout(options.timeout):
+            request = http.build_request(
+                "POST",
+                target.url,
+                content=body.encode(),
+                headers=headers,
+                extensions=target.extensions,
+            )
+            response = await http.send(request, stream=True)
+            await response.aclose()  # the status is all we need; never read a receiver's body
+        return Outcome(
+            response.status_code, None, _retry_after(response, clock.now()), _ms(started)
+        )
+    except targets.TargetRefused as exc:
+        return Outcome(None, f"refused: {exc}", None, _ms(started))
+    except TimeoutError:
+        return Outcome(None, f"timed out after {options.timeout:g} s", None, _ms(started))
+    except (httpx.HTTPError, OSError) as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], None, _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
+    """Retry-After on 429 and 503, in seconds or as an HTTP date."""
+    value = response.headers.get("retry-after")
+    if response.status_code not in (429, 503) or not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        return max(parsedate_to_datetime(value) - now, timedelta(0))
+    except (TypeError, ValueError):
+        return None
+
+
+def next_delay(attempt: int, outcome: Outcome, options: WorkerOptions) -> timedelta | None:
+    """How long to wait before the next attempt, or None when this was the last."""
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    if outcome.retry_after is not None:
+        return min(outcome.retry_after, RETRY_DELAYS[-1])
+    return RETRY_DELAYS[attempt - 1] * options.jitter()
+
+
+async def record(
+    db: Database,
+    results: list[tuple[Claimed, Outcome]],
+    now: datetime,
+    options: WorkerOptions,
+    counts: DispatchCounts,
+) -> None:
+    """Write each outcome, if this worker still holds the claim (else another has taken it)."""
+    async with db.write() as session:
+        conn = await session.connection()
+        for item, outcome in results:
+            mine = (
+                (_DELIVERIES.c.id == item.delivery_id)
+                & (_DELIVERIES.c.claim_token == item.claim_token)
+                & (_DELIVERIES.c.status == DELIVERING)
+            )
+            values: dict[str, object] = {
+                "claimed_until": None,
+                "claim_token": None,
+                "last_status_code": outcome.status_code,
+                "last_error": outcome.error,
+                "updated_at": now,
+            }
+            gone = outcome.status_code == 410
+            delay = None if outcome.ok or gone else next_delay(item.attempt, outcome, options)
+            if outcome.ok:
+                values["status"] = SUCCEEDED
+            elif delay is not None:
+                values.update(status=PENDING, next_attempt_at=now + delay)
+            else:
+                values["status"] = FAILED
+            changed = await conn.execute(update(_DELIVERIES).where(mine).values(**values))
+            if changed.rowcount != 1:
+                counts.stale += 1
+                continue
+            await conn.execute(
+                insert(_ATTEMPTS).values(
+                    delivery_id=item.delivery_id,
+                    attempt=item.attempt,
+                    at=now,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                )
+            )
+            if outcome.ok:
+                counts.succeeded += 1
+            elif delay is not None:
+                counts.retrying += 1
+            else:
+                counts.failed += 1
+            if gone:
+                counts.failed += await _disable(conn, item.subscription_id, now)
+
+
+async def _disable(conn: AsyncConnection, subscription_id: str, now: datetime) -> int:
+    """410 Gone: the receiver asks for no more. Disable it and fail what was waiting for it."""
+    await conn.execute(
+        update(_SUBSCRIPTIONS)
+        .where(_SUBSCRIPTIONS.c.id == subscription_id, _SUBSCRIPTIONS.c.disabled_at.is_(None))
+        .values(disabled_at=now, disabled_reason="the receiver answered 410 Gone")
+    )
+    dropped = await conn.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.subscription_id == subscription_id, _DELIVERIES.c.status == PENDING)
+        .values(status=FAILED, last_error="the webhook was disabled (410 Gone)", updated_at=now)
+    )
+    log.warning("webhook_disabled", subscription_id=subscription_id, reason="410 Gone")
+    return int(dropped.rowcount)
+
+
+async def run(
+    db: Database,
+    clock: Clock,
+    options: WorkerOptions,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Deliver until stopped: back to back while there is work, else every poll_seconds."""
+    stop = stop or asyncio.Event()
+    async with client(options.timeout) as http:
+        while not stop.is_set():
+            try:
+                counts = await dispatch_once(db, clock, http, options)
+            except Exception:  # noqa: BLE001 - a database blip must not end the worker
+                log.exception("webhook_dispatch_failed")
+                counts = DispatchCounts()
+            if counts.claimed or counts.fanned_out:
+                log.info("webhook_dispatch", **vars(counts))
+                continue
+            try:
+                await asyncio.wait_for(stop.wait(), options.poll_seconds)
+            except TimeoutError:
+                pass

@@ -1,0 +1,115 @@
+"""Tables for people, JSON for comparing runs, and a description of the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import database
+from bench.runner import DatabaseRun, Row
+
+RESULTS_DIR = Path(__file__).parent / "results"
+_HEADER = (
+    f"{'workload':<14}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    f"{'errors':>7}{'RSS MB':>8}  {'ratio':<16}goals"
+)
+
+
+def commit() -> str:
+    """The checked-out commit, with +dirty when tracked files have changed."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (sha or "unknown") + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    """CPU, memory and software versions: figures mean little without them."""
+    model = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        **database.versions(),
+    }
+
+
+def _row_line(row: Row) -> str:
+    if not row.load:
+        return f"{row.workload:<14}  {row.status}"
+    load = row.load
+    ratio = "" if row.ratio is None else f"{row.ratio:.2f} × {row.baseline}"
+    goals = ", ".join(f"{g['goal']}: {'pass' if g['passed'] else 'FAIL'}" for g in row.goals)
+    errors = str(load["errors"]) if load["errors"] == 0 else f"{load['errors']} !!"
+    return (
+        f"{row.workload:<14}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
+        f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}  "
+        f"{ratio:<16}{goals}"
+    )
+
+
+def table(run: DatabaseRun, workers: int) -> str:
+    """The run on one database as a fixed-width table."""
+    timings = ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())
+    lines = [
+        f"== {run.kind}: {run.villages} villages, {workers} worker(s); {timings}",
+        _HEADER,
+        *(_row_line(row) for row in run.rows),
+    ]
+    for row in run.rows:
+        for sample in row.load.get("error_samples", []):
+            lines.append(f"   {row.workload} error: {sample}")
+    return "\n".join(lines)
+
+
+def save(runs: list[DatabaseRun], options: dict[str, Any]) -> Path:
+    """Write the run as JSON under bench/results/<timestamp>-<commit>.json."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    sha = commit()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}-{sha}.json"
+    document = {
+        "commit": sha,
+        "at": stamp,
+        "machine": machine(),
+        "options": options,
+        "databases": [asdict(run) for run in runs],
+    }
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    return path
+
+
+def loud_errors(runs: list[DatabaseRun]) -> str | None:
+    """A banner when any request failed, else None."""
+    failed = [(run.kind, row) for run in runs for row in run.rows if row.errors]
+    if not failed:
+        return None
+    what = "; ".join(f"{kind} {row.workload}: {row.errors}" for kind, row in failed)
+    bar = "!" * 72
+    return f"{bar}\n!!! ERRORS DURING THE RUN — the figures are not valid: {what}\n{bar}"

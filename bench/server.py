@@ -1,0 +1,136 @@
+"""Servers under test: started as users start them, watched for memory, stopped cleanly."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.database import BURNBAN, BenchDatabase
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def command(kind: str, workers: int, port: int) -> list[str]:
+    """`burnban serve` for the product; uvicorn with the same settings for the baselines."""
+    if kind == "product":
+        return [BURNBAN, "serve", "--workers", str(workers), "--port", str(port)]
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.baseline_app:create",
+        "--app-dir", str(ROOT), "--workers", str(workers), "--port", str(port),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+
+
+class Server:
+    """A running server process tree."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def workers(self) -> list[psutil.Process]:
+        """The processes serving requests: uvicorn's spawned workers, or the server itself."""
+        root = psutil.Process(self.process.pid)
+        spawned = []
+        for child in root.children(recursive=True):
+            try:
+                if any("spawn_main" in part for part in child.cmdline()):
+                    spawned.append(child)
+            except psutil.Error:
+                continue
+        return spawned or [root]
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the server was not ready in {READY_TIMEOUT_S:.0f}s")
+
+
+@contextmanager
+def running(kind: str, db: BenchDatabase, workers: int) -> Iterator[Server]:
+    """Start the product or the baseline app on `db`, wait for /readyz, stop it afterwards."""
+    port = free_port()
+    log = db.workdir / f"server-{kind}-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command(kind, workers, port),
+            env=db.env(),
+            cwd=db.workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RssSampler:
+    """The peak resident memory of each worker, sampled in a thread while a load runs."""
+
+    def __init__(self, server: Server, interval: float = 0.2) -> None:
+        self.server = server
+        self.interval = interval
+        self.peak: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        workers = self.server.workers()
+        while True:
+            for worker in workers:
+                try:
+                    rss = worker.memory_info().rss
+                except psutil.Error:
+                    continue
+                self.peak[worker.pid] = max(rss, self.peak.get(worker.pid, 0))
+            if self._stop.wait(self.interval):
+                return
+
+    @property
+    def peak_mb(self) -> float:
+        """The largest peak among the workers, in MB."""
+        return max(self.peak.values(), default=0) / 1e6

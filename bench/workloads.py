@@ -1,0 +1,254 @@
+"""The workloads: one declarative entry each, and the requests they send.
+
+An entry says which server answers it (the product as `burnban serve` runs it, or the baseline
+app), how each request is built, which baseline its throughput is divided by, what must exist
+before it can run, and its goals (from DESIGN.md, Performance goals). This module is imported
+by the load-generator process too, so it imports nothing of the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
+
+RequestFactory = Callable[[], bytes]
+Server = Literal["product", "baseline"]
+Database = Literal["sqlite", "postgis"]
+CST = timezone(timedelta(hours=8))
+NEAR_SHARE = 0.2  # share of reports placed near an earlier one, so that merges happen
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom requests go; JSON-serialisable for the load-generator process."""
+
+    host: str
+    port: int
+    worker_token: str = ""
+    supervisor_token: str = ""
+    api_key: str = ""
+    points_path: str = ""
+    townships: list[str] = field(default_factory=list)
+    district: str = ""
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A pass/fail bound on one measured figure, possibly different per database."""
+
+    metric: Literal["p95_ms", "p99_ms", "ratio", "rss_mb"]
+    limit: float | dict[str, float]
+    below: bool = True
+
+    def limit_for(self, database: str) -> float:
+        return self.limit[database] if isinstance(self.limit, dict) else self.limit
+
+    def label(self, database: str) -> str:
+        sign = "<" if self.below else "≥"
+        unit = {"p95_ms": " ms", "p99_ms": " ms", "ratio": "", "rss_mb": " MB"}[self.metric]
+        name = {"ratio": "ratio", "rss_mb": "RSS"}.get(self.metric, self.metric[:3])
+        return f"{name} {sign} {self.limit_for(database):g}{unit}"
+
+    def passed(self, value: float, database: str) -> bool:
+        limit = self.limit_for(database)
+        return value < limit if self.below else value >= limit
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One thing the bench measures."""
+
+    name: str
+    server: Server
+    method: str
+    describe: str
+    baseline: str | None = None  # the workload whose throughput ours is divided by
+    goals: tuple[Goal, ...] = ()
+    concurrency: int | None = None  # None: the run's --concurrency
+    needs: str | None = None  # a feature probed first; "not available yet" when missing
+
+
+RSS = Goal("rss_mb", 250.0)
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("bare", "baseline", "GET", "baseline: GET /bench/bare, a constant JSON object"),
+    Workload("bare-1", "baseline", "GET", "the bare baseline with one client", concurrency=1),
+    Workload(
+        "insert",
+        "baseline",
+        "POST",
+        "baseline: POST /bench/insert, parse a report body, one INSERT of a point",
+    ),
+    Workload(
+        "locate",
+        "product",
+        "GET",
+        "GET /api/v1/cells/locate at random points of the grid (grid worker token)",
+        baseline="bare",
+        goals=(RSS,),
+    ),
+    Workload(
+        "locate-1",
+        "product",
+        "GET",
+        "locate with one client: the latency of one location",
+        baseline="bare-1",
+        goals=(Goal("p99_ms", 1.0), RSS),
+        concurrency=1,
+    ),
+    Workload(
+        "reports",
+        "product",
+        "POST",
+        "POST /api/v1/reports, fresh Idempotency-Key, 20 % near earlier points (API key)",
+        baseline="insert",
+        goals=(
+            Goal("ratio", {"sqlite": 0.30, "postgis": 0.40}, below=False),
+            Goal("p99_ms", 100.0),
+            RSS,
+        ),
+        needs="reports",
+    ),
+    Workload(
+        "incident-page",
+        "product",
+        "GET",
+        "GET /api/v1/cells/{township}/incidents, first page, 1 000 000 incidents stored",
+        baseline="bare",
+        goals=(Goal("p95_ms", 25.0), RSS),
+        needs="incidents",
+    ),
+    Workload(
+        "scorecard",
+        "product",
+        "GET",
+        "GET /api/v1/cells/{district}/stats over the last year, 1 000 000 incidents stored",
+        baseline="bare-1",
+        goals=(Goal("p99_ms", 1000.0), RSS),
+        concurrency=1,
+        needs="incidents",
+    ),
+)
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def _request(target: Target, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {target.host}:{target.port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _points(target: Target) -> list[list[float]]:
+    """[lon, lat, near_lon, near_lat] rows: a point inside the grid and one within ~100 m."""
+    with open(target.points_path, encoding="utf-8") as f:
+        points: list[list[float]] = json.load(f)
+    return points
+
+
+def report_body(lon: float, lat: float) -> dict[str, object]:
+    """A report as a grid worker's app sends it."""
+    return {
+        "category": "open_burning",
+        "material": "straw",
+        "location": {"lon": lon, "lat": lat, "crs": "wgs84", "accuracy_m": 12},
+        "observed_at": datetime.now(CST).isoformat(timespec="seconds"),
+        "description": "田间焚烧秸秆，烟较大",
+    }
+
+
+def _bare(target: Target) -> RequestFactory:
+    request = _request(target, "GET", "/bench/bare", {}, b"")
+    return lambda: request
+
+
+def _insert(target: Target) -> RequestFactory:
+    points, rng = _points(target), random.Random(2)
+    json_type = {"Content-Type": "application/json"}
+
+    def make() -> bytes:
+        lon, lat, _, _ = rng.choice(points)
+        body = json.dumps(report_body(lon, lat), ensure_ascii=False).encode()
+        return _request(target, "POST", "/bench/insert", json_type, body)
+
+    return make
+
+
+def _locate(target: Target) -> RequestFactory:
+    points, rng = _points(target), random.Random(3)
+    auth = {"Authorization": f"Bearer {target.worker_token}"}
+
+    def make() -> bytes:
+        lon, lat, _, _ = rng.choice(points)
+        return _request(target, "GET", f"/api/v1/cells/locate?lon={lon}&lat={lat}", auth, b"")
+
+    return make
+
+
+def _reports(target: Target) -> RequestFactory:
+    points, rng = _points(target), random.Random(4)
+    earlier: list[int] = []
+
+    def make() -> bytes:
+        if earlier and rng.random() < NEAR_SHARE:
+            _, _, lon, lat = points[rng.choice(earlier)]
+        else:
+            index = rng.randrange(len(points))
+            earlier.append(index)
+            lon, lat = points[index][0], points[index][1]
+        headers = {
+            "X-API-Key": target.api_key,
+            "Idempotency-Key": os.urandom(16).hex(),
+            "Content-Type": "application/json",
+        }
+        body = json.dumps(report_body(lon, lat), ensure_ascii=False).encode()
+        return _request(target, "POST", "/api/v1/reports", headers, body)
+
+    return make
+
+
+def _incident_page(target: Target) -> RequestFactory:
+    rng = random.Random(5)
+    auth = {"Authorization": f"Bearer {target.supervisor_token}"}
+
+    def make() -> bytes:
+        path = f"/api/v1/cells/{rng.choice(target.townships)}/incidents?limit=50"
+        return _request(target, "GET", path, auth, b"")
+
+    return make
+
+
+def scorecard_path(district: str) -> str:
+    """The district's scorecard over the last year."""
+    to = datetime.now(UTC).replace(microsecond=0)
+    start = to - timedelta(days=365)
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    return f"/api/v1/cells/{district}/stats?from={start.strftime(iso)}&to={to.strftime(iso)}"
+
+
+def _scorecard(target: Target) -> RequestFactory:
+    auth = {"Authorization": f"Bearer {target.supervisor_token}"}
+    request = _request(target, "GET", scorecard_path(target.district), auth, b"")
+    return lambda: request
+
+
+_FACTORIES: dict[str, Callable[[Target], RequestFactory]] = {
+    "bare": _bare,
+    "bare-1": _bare,
+    "insert": _insert,
+    "locate": _locate,
+    "locate-1": _locate,
+    "reports": _reports,
+    "incident-page": _incident_page,
+    "scorecard": _scorecard,
+}
+
+
+def request_factory(workload: str, target: Target) -> RequestFactory:
+    """A callable giving the raw bytes of the workload's next request."""
+    return _FACTORIES[workload](target)

@@ -1,0 +1,103 @@
+"""Rate limits: writes per API key or user, failed logins per username, shared by processes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from app.auth import service as auth_service
+from app.auth.schemas import ApiKeyCreate
+from app.clock import FrozenClock
+from app.db import Database, create_engine
+from app.main import create_app
+from tests.conftest import Harness, settings_for
+from tests.factories import NOW, PASSWORD, make_api_key, make_user, problem_type
+
+HOOK = {"url": "http://8.8.8.8/hook", "events": ["incident.created"]}
+
+
+async def test_writes_over_the_limit_are_refused_until_the_minute_is_over(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.settings.rate_limit_writes = 3
+    key = await make_api_key(h, ["webhooks:manage"])
+    h.clock.advance(timedelta(seconds=15))
+    for _ in range(3):
+        assert (await h.client.post("/api/v1/webhooks", json=HOOK, headers=key)).status_code == 201
+    for _ in range(5):  # reads are not counted
+        assert (await h.client.get("/api/v1/webhooks", headers=key)).status_code == 200
+    refused = await h.client.post("/api/v1/webhooks", json=HOOK, headers=key)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == problem_type("rate-limited")
+    assert refused.headers["Retry-After"] == "45"
+    other = await make_api_key(h, ["webhooks:manage"])  # another key has its own count
+    assert (await h.client.post("/api/v1/webhooks", json=HOOK, headers=other)).status_code == 201
+    h.clock.advance(timedelta(seconds=45))
+    assert (await h.client.post("/api/v1/webhooks", json=HOOK, headers=key)).status_code == 201
+
+
+async def test_a_users_writes_are_counted_and_refused_writes_count_too(harness: Harness) -> None:
+    h = harness
+    h.settings.rate_limit_writes = 2
+    admin = await make_user(h, "admin")
+    headers = {
+        "Authorization": "Bearer "
+        + auth_service.issue_token(admin, h.settings.secret_key, h.clock.now(), 60)
+    }
+    bad = {"name": "", "scopes": []}
+    for _ in range(2):
+        answer = await h.client.post("/api/v1/apikeys", json=bad, headers=headers)
+        assert answer.status_code == 422
+    answer = await h.client.post("/api/v1/apikeys", json=bad, headers=headers)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "60"
+
+
+async def test_failed_logins_are_limited_per_username(harness: Harness) -> None:
+    h = harness
+    user = await make_user(h, "admin", username="ops-admin")
+
+    async def log_in(password: str, username: str = user.username) -> httpx.Response:
+        form = {"username": username, "password": password}
+        return await h.client.post("/api/v1/auth/token", data=form)
+
+    assert (await log_in(PASSWORD)).status_code == 200  # successes are not counted
+    for _ in range(10):
+        assert (await log_in("wrong password")).status_code == 401
+    refused = await log_in(PASSWORD)  # refused before the password is looked at
+    assert refused.status_code == 429
+    assert refused.json()["type"] == problem_type("rate-limited")
+    assert int(refused.headers["Retry-After"]) == 60
+    assert (await log_in("x", username="someone-else")).status_code == 401
+    h.clock.advance(timedelta(minutes=1))
+    assert (await log_in(PASSWORD)).status_code == 200
+
+
+async def test_the_count_is_shared_by_every_api_process(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for(fresh_database_url, tmp_path)
+    settings.rate_limit_writes = 4
+    clock = FrozenClock(NOW)
+    dbs = [Database(create_engine(settings.url, settings)) for _ in range(2)]
+    try:
+        async with dbs[0].write() as session:
+            _, key = await auth_service.create_api_key(
+                session, ApiKeyCreate(name="k", scopes=["webhooks:manage"]), None, NOW
+            )
+        apps = [create_app(settings, database=db, clock=clock) for db in dbs]
+        statuses = []
+        for i in range(6):
+            transport = httpx.ASGITransport(app=apps[i % 2])
+            async with httpx.AsyncClient(transport=transport, base_url="http://b.test") as client:
+                answer = await client.post(
+                    "/api/v1/webhooks", json=HOOK, headers={"X-API-Key": key}
+                )
+                statuses.append(answer.status_code)
+    finally:
+        for db in dbs:
+            await db.dispose()
+    assert statuses == [201, 201, 201, 201, 429, 429]

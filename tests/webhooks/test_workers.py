@@ -1,0 +1,119 @@
+"""Several workers on one outbox, and the worker inside `burnban serve` on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from app.auth import service as auth_service
+from app.auth.principal import Principal
+from app.auth.schemas import ApiKeyCreate
+from app.clock import FrozenClock
+from app.db import Database, create_engine
+from app.main import create_app
+from app.outbox import service as outbox
+from app.webhooks import service as webhook_service
+from app.webhooks.schemas import WebhookIn
+from app.webhooks.worker import client, dispatch_once
+from tests.conftest import settings_for
+from tests.factories import NOW
+from tests.live import running
+from tests.webhooks.receiver import Receiver, receiving, verify
+from tests.webhooks.support import OPTIONS
+
+EVENTS = 120
+INCIDENTS = 30
+
+
+async def _subscribe(db: Database, url: str) -> str:
+    async with db.write() as session:
+        row, _ = await auth_service.create_api_key(
+            session, ApiKeyCreate(name="hook", scopes=["webhooks:manage"]), None, NOW
+        )
+        owner = Principal(kind="api_key", id=row.id, name=row.name)
+        data = WebhookIn(url=url, events=["incident.updated"])
+        created = await webhook_service.subscribe(session, owner, data, True, NOW)
+    return created.secret
+
+
+async def _emit(db: Database, count: int) -> None:
+    for i in range(count):
+        async with db.write() as session:
+            incident = f"incident{i % INCIDENTS:03d}"
+            payload = {"id": incident, "seq": i}
+            await outbox.emit(
+                session, "incident.updated", payload, NOW, incident_id=incident, district_code="1"
+            )
+
+
+async def test_two_workers_never_send_one_event_twice_at_once(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for(fresh_database_url, tmp_path)
+    dbs = [Database(create_engine(settings.url, settings)) for _ in range(3)]
+    clock = FrozenClock(NOW)
+    options = replace(OPTIONS, batch=10)
+    try:
+        with receiving(Receiver(delay=0.005)) as receiver:
+            secret = await _subscribe(dbs[0], receiver.url())
+            writer = asyncio.create_task(_emit(dbs[0], EVENTS))
+
+            async def work(db: Database) -> int:
+                sent = 0
+                async with client() as http:
+                    idle = 0
+                    while idle < 3:
+                        counts = await dispatch_once(db, clock, http, options)
+                        sent += counts.succeeded
+                        done = writer.done() and not counts.busy
+                        idle = idle + 1 if done else 0
+                return sent
+
+            sent = await asyncio.gather(work(dbs[1]), work(dbs[2]))
+            await writer
+    finally:
+        for db in dbs:
+            await db.dispose()
+    ids = receiver.ids()
+    assert len(ids) == EVENTS and len(set(ids)) == EVENTS  # each event once, none lost
+    assert receiver.overlaps == []
+    assert sum(sent) == EVENTS and all(n > 0 for n in sent)  # both workers took a share
+    seqs: dict[str, list[int]] = {}
+    for r in receiver.received:
+        body = verify(secret, r.headers, r.body, NOW.timestamp())
+        seqs.setdefault(body["data"]["id"], []).append(body["data"]["seq"])
+    assert all(s == sorted(s) for s in seqs.values())  # in order per incident
+
+
+def test_serve_on_sqlite_delivers_in_process(fresh_database_url: str, tmp_path: Path) -> None:
+    """`burnban serve` on the embedded database needs no separate worker process."""
+    settings = settings_for(fresh_database_url, tmp_path)
+    settings.webhook_allow_private = True
+    assert settings.worker_in_process == settings.is_sqlite
+    settings.run_worker_in_process = True
+    app = create_app(settings)
+    now = datetime.now(UTC)
+    with receiving() as receiver, running(app) as base:
+
+        async def scenario() -> None:
+            db = Database(create_engine(settings.url, settings))
+            try:
+                await _subscribe(db, receiver.url())
+                async with db.write() as session:
+                    await outbox.emit(
+                        session, "incident.updated", {"id": "x"}, now, incident_id="x"
+                    )
+            finally:
+                await db.dispose()
+
+        asyncio.run(scenario())
+        deadline = time.monotonic() + 15
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    assert [r.json()["data"] for r in receiver.received] == [{"id": "x"}]
