@@ -22,22 +22,22 @@ _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/au
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A third-party API key")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_store(request: Request) -> SpatialStore:
+async def get_store(request: Request) -> SpatialStore:
     store: SpatialStore = request.app.state.store
     return store
 

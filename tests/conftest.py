@@ -90,6 +90,19 @@ def new_sqlite_database(directory: Path) -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2, with the cost turned down: the suite creates hundreds of users."""
+    from argon2 import PasswordHasher
+
+    from app.auth import security
+
+    production = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = production
+
+
 @pytest.fixture(scope="session")
 def postgres_problem() -> str | None:
     return _postgres_problem()
