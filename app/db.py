@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.config import Settings
+from app.spatial.sqlite import register_functions
 
 metadata: MetaData = SQLModel.metadata
 
@@ -58,6 +59,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        register_functions(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -93,10 +95,17 @@ class Database:
             )
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work that commits when the block ends without error."""
+    async def write(self, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """A unit of work that commits when the block ends without error.
+
+        `durable=False` is for bookkeeping whose loss in a crash harms nobody (rate-limit
+        counters): on PostgreSQL its commit does not wait for the WAL flush.
+        """
         async with self._write() as session:
             try:
+                if not durable and self.dialect == "postgresql":
+                    conn = await session.connection()
+                    await conn.execute(text("SET LOCAL synchronous_commit = off"))
                 yield session
                 await session.commit()
             except BaseException:

@@ -302,10 +302,9 @@ async def locate(session: AsyncSession, store: SpatialStore, lon: float, lat: fl
     return await chain(session, code)
 
 
-async def chain(session: AsyncSession, village_code: str) -> Located:
-    """A village with its township and district."""
+def _chain_query() -> Any:
     village, township, district = CELLS.alias("v"), CELLS.alias("t"), CELLS.alias("d")
-    query = (
+    return (
         sql_select(village.c.code, village.c.name, township.c.code, township.c.name)
         .add_columns(district.c.code, district.c.name)
         .select_from(
@@ -313,10 +312,18 @@ async def chain(session: AsyncSession, village_code: str) -> Located:
                 district, district.c.code == township.c.parent_code
             )
         )
-        .where(village.c.code == village_code)
+        .where(village.c.code == bindparam("village_code"))
     )
+
+
+# Built once: this runs for every report and every locate.
+_CHAIN = _chain_query()
+
+
+async def chain(session: AsyncSession, village_code: str) -> Located:
+    """A village with its township and district."""
     conn = await session.connection()
-    row = (await conn.execute(query)).one()
+    row = (await conn.execute(_CHAIN, {"village_code": village_code})).one()
     return Located(
         village=CellRef(code=row[0], name=row[1]),
         township=CellRef(code=row[2], name=row[3]),
