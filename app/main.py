@@ -28,6 +28,7 @@ from app.open311.router import router as open311_router
 from app.ratelimit.deps import limit_writes
 from app.reports.router import router as reports_router
 from app.spatial.store import store_for
+from app.stats.router import router as stats_router
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
 
@@ -74,6 +75,7 @@ def create_app(
         categories_router,
         reports_router,
         incidents_router,
+        stats_router,
         media_router,
         webhooks_router,
     )

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import exists, select
+from sqlalchemy import Table, exists, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import errors
 from app.auth.principal import Principal
-from app.incidents.models import Incident
+from app.grid.models import CELLS
+from app.incidents.models import Assignment, Incident
 from app.reports.models import Report
 
 _REPORTS = Report.__table__  # type: ignore[attr-defined]
+INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[attr-defined]
+_CODE_COLUMN = {"district": "district_code", "township": "township_code", "village": "village_code"}
 
 
 class Placed(Protocol):
@@ -70,3 +77,92 @@ def may_see_report(principal: Principal, report: Report, agencies: Collection[st
     if principal.has_role("officer") and principal.agency_code in agencies:
         return True
     return principal.has_role("supervisor") and in_cell(principal.cell_code, report)
+
+
+@dataclass(frozen=True)
+class CellScope:
+    """A grid cell as a filter on incidents: the cell and everything under it."""
+
+    code: str
+    level: str
+    lineage: tuple[str, ...]  # the cell's own code and those of the cells above it
+
+    def condition(self) -> ColumnElement[bool]:
+        """Incidents in the cell: one equality on the column of the cell's level, which the
+        (<level>_code, opened_at, id) index answers in list order."""
+        return INCIDENTS.c[_CODE_COLUMN[self.level]] == self.code
+
+    def is_under(self, cell_code: str | None) -> bool:
+        return cell_code is not None and cell_code in self.lineage
+
+
+async def cell_scope(session: AsyncSession, code: str) -> CellScope | None:
+    conn = await session.connection()
+    query = select(CELLS.c.level, CELLS.c.parent_code, CELLS.c.district_code).where(
+        CELLS.c.code == code
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    level, parent, district = str(row[0]), row[1], str(row[2])
+    lineage = dict.fromkeys(c for c in (code, parent, district) if c is not None)
+    return CellScope(code, level, tuple(lineage))
+
+
+def assigned_to(agency_code: str) -> ColumnElement[bool]:
+    """Incidents assigned to the agency (EXISTS on the (agency_code, incident_id) index)."""
+    return exists().where(
+        ASSIGNMENTS.c.incident_id == INCIDENTS.c.id, ASSIGNMENTS.c.agency_code == agency_code
+    )
+
+
+def reported_by(principal: Principal) -> ColumnElement[bool]:
+    return exists().where(
+        _REPORTS.c.incident_id == INCIDENTS.c.id,
+        _REPORTS.c.reporter_kind == principal.kind,
+        _REPORTS.c.reporter_id == principal.id,
+    )
+
+
+def covers(principal: Principal, cell: CellScope) -> bool:
+    """Whether the caller sees every incident under the cell (so no other filter is needed)."""
+    if principal.is_admin:
+        return True
+    if principal.has_role("supervisor"):
+        return cell.is_under(principal.cell_code)
+    return principal.has_scope("incidents:read") and (
+        principal.cell_code is None or cell.is_under(principal.cell_code)
+    )
+
+
+def is_cell_bound_reader(principal: Principal) -> bool:
+    """Supervisors and cell-limited API keys read by cell: a cell outside theirs is not found."""
+    return principal.has_role("supervisor") or (
+        principal.has_scope("incidents:read") and principal.cell_code is not None
+    )
+
+
+async def visible(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    """The incidents the caller may see, as SQL: the same rules as may_see_incident."""
+    if principal.is_admin:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if principal.has_role("officer") and principal.agency_code:
+        clauses.append(assigned_to(principal.agency_code))
+    if principal.has_role("supervisor") and principal.cell_code:
+        scope = await cell_scope(session, principal.cell_code)
+        if scope is not None:
+            clauses.append(scope.condition())
+    if principal.has_role("grid_worker") and principal.cell_code:
+        clauses.append(INCIDENTS.c.village_code == principal.cell_code)
+    if principal.has_scope("incidents:read"):
+        if principal.cell_code is None:
+            return true()
+        scope = await cell_scope(session, principal.cell_code)
+        if scope is not None:
+            clauses.append(scope.condition())
+    if principal.has_role("grid_worker") or principal.has_scope("reports:write"):
+        clauses.append(reported_by(principal))
+    if not clauses:
+        raise errors.Forbidden("your role or key does not allow reading incidents")
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)

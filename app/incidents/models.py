@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import UtcDateTime, new_id
@@ -13,6 +14,10 @@ from app.spatial.types import GeometryType
 
 STATUSES = ("dispatched", "acknowledged", "on_site", "resolved", "closed", "rejected")
 TERMINAL_STATUSES = ("closed", "rejected")
+# States in which the next step has a time limit: what `overdue` is about.
+WORKING_STATUSES = ("dispatched", "acknowledged", "on_site")
+OUTCOMES = ("extinguished", "stopped", "no_fire_found", "penalized")
+PENALTY_KINDS = ("warning", "fine")
 ROLES = ("responsible", "lead", "cooperating")
 
 
@@ -25,37 +30,61 @@ class Incident(SQLModel, table=True):
         Index("ix_incidents_merge", "category", "status", "last_observed_at"),
         # SQLite's proximity candidates (PostgreSQL uses a GiST index on geography).
         Index("ix_incidents_lon_lat", "lon", "lat"),
+        # Lists by cell, newest first, paged on (opened_at, id): one index per cell level.
+        Index("ix_incidents_district_opened", "district_code", "opened_at", "id"),
+        Index("ix_incidents_township_opened", "township_code", "opened_at", "id"),
+        Index("ix_incidents_village_opened", "village_code", "opened_at", "id"),
+        # ?overdue=true: working states whose due time has passed.
+        Index("ix_incidents_status_due", "status", "due_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     case_number: str = Field(max_length=64, unique=True)
-    district_code: str = Field(max_length=40, index=True)
+    district_code: str = Field(max_length=40)
     category: str = Field(max_length=40, foreign_key="categories.code")
     status: str = Field(max_length=16)
     version: int = 1
     lon: float
     lat: float
     location: Any = Field(sa_column=Column(GeometryType("POINT"), nullable=False))
-    village_code: str = Field(max_length=40, index=True)
-    township_code: str = Field(max_length=40, index=True)
+    village_code: str = Field(max_length=40)
+    township_code: str = Field(max_length=40)
     opened_at: datetime = Field(sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(sa_type=UtcDateTime)
     last_observed_at: datetime = Field(sa_type=UtcDateTime)
+    # The time limit of the next step; resolve_due_at the limit of the whole case, fixed when
+    # it opens or is reassigned (what the scorecard's on-time rate measures against).
     due_at: datetime = Field(sa_type=UtcDateTime)
+    resolve_due_at: datetime = Field(sa_type=UtcDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     report_count: int = 0
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    arrived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # the latest resolve
+    verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    rework_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    outcome: str | None = Field(default=None, max_length=16)
+    penalty_kind: str | None = Field(default=None, max_length=16)
+    penalty_amount_yuan: Decimal | None = Field(
+        default=None, sa_column=Column(Numeric(12, 2), nullable=True)
+    )
+    legal_basis: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Assignment(SQLModel, table=True):
     """Incident × agency × role."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("incident_id", "agency_code"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "agency_code"),
+        # An agency's inbox and the `agency=` filter: EXISTS on (agency, incident).
+        Index("ix_assignments_agency_incident", "agency_code", "incident_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: str = Field(max_length=32, foreign_key="incidents.id")
     district_code: str = Field(max_length=40)
-    agency_code: str = Field(max_length=40, foreign_key="agencies.code", index=True)
+    agency_code: str = Field(max_length=40, foreign_key="agencies.code")
     role: str = Field(max_length=16)
     assigned_at: datetime = Field(sa_type=UtcDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -1,25 +1,193 @@
-"""HTTP routes for incidents."""
+"""HTTP routes for incidents: reading one, acting on one, and the lists (JSON, GeoJSON, CSV)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from datetime import datetime
+from typing import Annotated, Any
 
-from app.deps import ClockDep, CurrentPrincipal, SessionDep
-from app.incidents import service
-from app.incidents.schemas import IncidentDetail
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import Database
+from app.deps import ClockDep, CurrentPrincipal, DatabaseDep, SessionDep, StoreDep
+from app.formats import GEOJSON, geojson_response, wants_geojson
+from app.incidents import actions, export, queries, service
+from app.incidents.params import IncidentFilters
+from app.incidents.queries import IncidentQuery, Listing
+from app.incidents.schemas import ActionIn, IncidentDetail, IncidentOut
+from app.pagination import Page
 
 router = APIRouter(tags=["incidents"])
+FiltersDep = Annotated[IncidentFilters, Depends()]
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of incidents; a GeoJSON FeatureCollection; or all of them as CSV",
+        "content": {GEOJSON: {}, "text/csv": {}},
+    },
+    404: {"description": "The cell or agency is not within your reach", **_PROBLEM},
+    422: {"description": "A filter or the cursor is malformed", **_PROBLEM},
+}
 
 
-@router.get("/incidents/{incident_id}", operation_id="get_incident", response_model=IncidentDetail)
+@router.get(
+    "/incidents/{incident_id}",
+    operation_id="get_incident",
+    response_model=IncidentDetail,
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def get_incident(
     incident_id: str,
+    request: Request,
     response: Response,
     session: SessionDep,
     clock: ClockDep,
     principal: CurrentPrincipal,
-) -> IncidentDetail:
+) -> Any:
     """One incident with its reports and timeline, within the caller's jurisdiction."""
     detail = await service.get_incident(session, principal, incident_id, clock.now())
-    response.headers["ETag"] = f'"{detail.version}"'
+    etag = f'"{detail.version}"'
+    if wants_geojson(request):
+        feature = geojson_response(export.feature(detail))
+        feature.headers["ETag"] = etag
+        return feature
+    response.headers["ETag"] = etag
     return detail
+
+
+@router.post(
+    "/incidents/{incident_id}/actions",
+    operation_id="act_on_incident",
+    response_model=IncidentOut,
+    responses={
+        403: {"description": "Your role may not take this action", **_PROBLEM},
+        404: {"description": "No such incident within your reach", **_PROBLEM},
+        409: {"description": "Not allowed from the incident's status", **_PROBLEM},
+        412: {"description": "If-Match names another version", **_PROBLEM},
+        422: {"description": "The action's body is invalid", **_PROBLEM},
+    },
+)
+async def act_on_incident(
+    incident_id: str,
+    data: Annotated[ActionIn, Body()],
+    response: Response,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: CurrentPrincipal,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='The ETag read, e.g. "3"')
+    ] = None,
+) -> IncidentOut:
+    """Acknowledge, arrive, resolve, verify, reject or reassign; answers the new version."""
+    item = await actions.act(
+        session, principal, incident_id, data, parse_if_match(if_match), clock.now()
+    )
+    response.headers["ETag"] = f'"{item.version}"'
+    return item
+
+
+@router.get(
+    "/incidents",
+    operation_id="list_incidents",
+    response_model=Page[IncidentOut],
+    responses=_LIST_RESPONSES,
+)
+async def list_incidents(
+    request: Request,
+    filters: FiltersDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    store: StoreDep,
+    clock: ClockDep,
+    principal: CurrentPrincipal,
+) -> Any:
+    """Incidents within the caller's jurisdiction, newest first."""
+    query = filters.query()
+    listing = await queries.everywhere(session, store, principal, query)
+    return await _answer(request, filters, query, listing, session, db, clock.now())
+
+
+@router.get(
+    "/cells/{code}/incidents",
+    operation_id="list_cell_incidents",
+    response_model=Page[IncidentOut],
+    responses=_LIST_RESPONSES,
+)
+async def list_cell_incidents(
+    code: str,
+    request: Request,
+    filters: FiltersDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    store: StoreDep,
+    clock: ClockDep,
+    principal: CurrentPrincipal,
+) -> Any:
+    """Incidents in the cell and every cell under it, newest first."""
+    query = filters.query()
+    listing = await queries.in_cell(session, store, principal, code, query)
+    return await _answer(request, filters, query, listing, session, db, clock.now())
+
+
+@router.get(
+    "/agencies/{code}/incidents",
+    operation_id="list_agency_incidents",
+    response_model=Page[IncidentOut],
+    responses=_LIST_RESPONSES,
+)
+async def list_agency_incidents(
+    code: str,
+    request: Request,
+    filters: FiltersDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    store: StoreDep,
+    clock: ClockDep,
+    principal: CurrentPrincipal,
+) -> Any:
+    """An agency's inbox: incidents assigned to it, newest first."""
+    query = filters.query()
+    listing = await queries.inbox(session, store, principal, code, query)
+    return await _answer(request, filters, query, listing, session, db, clock.now())
+
+
+async def _answer(
+    request: Request,
+    filters: IncidentFilters,
+    query: IncidentQuery,
+    listing: Listing,
+    session: AsyncSession,
+    db: Database,
+    now: datetime,
+) -> Any:
+    """JSON page, GeoJSON page, or the whole list as streamed CSV."""
+    output = filters.output or (
+        "geojson" if GEOJSON in request.headers.get("accept", "") else "json"
+    )
+    if output == "csv":
+        return StreamingResponse(
+            export.csv_stream(db, listing, query, now),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
+        )
+    items, next_cursor = await queries.page(
+        session, listing, query, filters.limit, filters.cursor, now
+    )
+    if output == "geojson":
+        return geojson_response(export.feature_collection(items, next_cursor))
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def parse_if_match(value: str | None) -> frozenset[int] | None:
+    """The versions an If-Match names; None for no header or `*` (any version)."""
+    if value is None:
+        return None
+    versions = set()
+    for tag in (part.strip() for part in value.split(",")):
+        if tag == "*":
+            return None
+        tag = tag.removeprefix("W/").strip('"')
+        if tag.isdigit():
+            versions.add(int(tag))
+    return frozenset(versions)

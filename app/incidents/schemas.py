@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.grid.schemas import Located
+
+Outcome = Literal["extinguished", "stopped", "no_fire_found", "penalized"]
+PenaltyKind = Literal["warning", "fine"]
+Note = Annotated[str | None, Field(default=None, max_length=2000, description="Free text")]
 
 
 class Point(BaseModel):
@@ -41,6 +46,21 @@ class IncidentRef(BaseModel):
     is_new: bool
 
 
+class PenaltyOut(BaseModel):
+    kind: PenaltyKind
+    amount_yuan: float | None
+    legal_basis: str | None
+
+
+class Resolution(BaseModel):
+    """The enforcement record of the latest resolve."""
+
+    outcome: Outcome
+    penalty: PenaltyOut | None
+    legal_basis: str | None
+    resolved_at: datetime | None
+
+
 class IncidentOut(BaseModel):
     id: str
     case_number: str
@@ -56,7 +76,7 @@ class IncidentOut(BaseModel):
     closed_at: datetime | None
     report_count: int
     assignments: list[AssignmentOut]
-    resolution: dict[str, Any] | None = None
+    resolution: Resolution | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -81,3 +101,89 @@ class IncidentReport(BaseModel):
 class IncidentDetail(IncidentOut):
     reports: list[IncidentReport]
     timeline: list[TimelineEntry]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Note
+
+
+class AcknowledgeIn(_Action):
+    """dispatched → acknowledged, by an officer of an assigned agency."""
+
+    action: Literal["acknowledge"]
+
+
+class ArriveIn(_Action):
+    """acknowledged → on_site, by an officer of an assigned agency."""
+
+    action: Literal["arrive"]
+
+
+class PenaltyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: PenaltyKind
+    amount_yuan: Decimal | None = Field(
+        default=None, ge=0, max_digits=12, decimal_places=2, description="Required for a fine"
+    )
+    legal_basis: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _fine_has_amount(self) -> PenaltyIn:
+        if self.kind == "fine" and (self.amount_yuan is None or self.amount_yuan <= 0):
+            raise ValueError("a fine needs amount_yuan greater than 0")
+        if self.kind == "warning" and self.amount_yuan:
+            raise ValueError("a warning has no amount_yuan")
+        return self
+
+
+class ResolveIn(_Action):
+    """on_site → resolved, with the enforcement record; `penalty` iff outcome is penalized."""
+
+    action: Literal["resolve"]
+    outcome: Outcome
+    penalty: PenaltyIn | None = None
+
+    @model_validator(mode="after")
+    def _penalty_iff_penalized(self) -> ResolveIn:
+        if self.outcome == "penalized" and self.penalty is None:
+            raise ValueError("outcome penalized needs a penalty")
+        if self.outcome != "penalized" and self.penalty is not None:
+            raise ValueError("a penalty is recorded only with outcome penalized")
+        return self
+
+
+class VerifyIn(_Action):
+    """resolved → closed (passed) or back to on_site (failed: rework)."""
+
+    action: Literal["verify"]
+    passed: bool
+
+
+class RejectIn(_Action):
+    """dispatched or acknowledged → rejected (a false or out-of-scope report); needs a note."""
+
+    action: Literal["reject"]
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ReassignIn(_Action):
+    """Any open state → dispatched, to another village and/or category."""
+
+    action: Literal["reassign"]
+    cell_code: str | None = Field(default=None, max_length=40, description="A village code")
+    category: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> ReassignIn:
+        if self.cell_code is None and self.category is None:
+            raise ValueError("reassign needs cell_code and/or category")
+        return self
+
+
+ActionIn = Annotated[
+    AcknowledgeIn | ArriveIn | ResolveIn | VerifyIn | RejectIn | ReassignIn,
+    Field(discriminator="action"),
+]

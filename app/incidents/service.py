@@ -29,12 +29,12 @@ from app.incidents.models import (
     Incident,
     IncidentEvent,
 )
+from app.incidents.output import incident_out
 from app.incidents.schemas import (
     Actor,
     AgencyRef,
     AssignmentOut,
     IncidentDetail,
-    IncidentOut,
     IncidentReport,
     Point,
     TimelineEntry,
@@ -125,7 +125,7 @@ async def _merge(
         incident.lon, incident.lat = sighting.lon, sighting.lat
         incident.location = shapely.Point(sighting.lon, sighting.lat)
     session.add(incident)
-    _event(session, incident, actor, now, "report_added", note=f"report {sighting.report_id}")
+    add_event(session, incident, actor, now, "report_added", note=f"report {sighting.report_id}")
     await session.flush()
     payload = {
         "id": incident.id,
@@ -172,16 +172,17 @@ async def _open(
         updated_at=now,
         last_observed_at=sighting.observed_at,
         due_at=now + timedelta(minutes=category.acknowledge_minutes),
+        resolve_due_at=now + timedelta(minutes=category.resolve_minutes),
         report_count=1,
     )
     session.add(incident)
     await session.flush()
-    assignments = await _assign(session, incident, category, now)
-    _event(
+    assignments = await assign(session, incident, category, now)
+    add_event(
         session, incident, actor, now, "opened", None, "dispatched", f"report {sighting.report_id}"
     )
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
-    _event(session, incident, actor, now, "routed", note=routes)
+    add_event(session, incident, actor, now, "routed", note=routes)
     await session.flush()
     item = incident_out(incident, located, assignments, now)
     await outbox.emit(
@@ -219,7 +220,7 @@ async def next_case_sequence(session: AsyncSession, district_code: str, year: in
         return int((await conn.execute(bump)).scalar_one())
 
 
-async def _assign(
+async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
     """The township of the village is responsible; the category names lead and cooperating."""
@@ -242,7 +243,7 @@ async def _assign(
     ]
     conn = await session.connection()
     await conn.execute(insert(_ASSIGNMENTS), rows)
-    return _sorted(
+    return sorted_assignments(
         AssignmentOut(
             agency=AgencyRef(code=row["agency_code"], name=names[row["agency_code"]]),
             role=row["role"],
@@ -260,7 +261,7 @@ async def _agency_names(session: AsyncSession, codes: Sequence[str]) -> dict[str
     return {str(code): str(name) for code, name in rows}
 
 
-def _sorted(items: Iterable[AssignmentOut]) -> list[AssignmentOut]:
+def sorted_assignments(items: Iterable[AssignmentOut]) -> list[AssignmentOut]:
     return sorted(items, key=lambda a: (_ROLE_ORDER.get(a.role, 9), a.agency.code))
 
 
@@ -276,7 +277,7 @@ async def assignments_of(session: AsyncSession, incident_id: str) -> list[Assign
         .join(_AGENCIES, _AGENCIES.c.code == _ASSIGNMENTS.c.agency_code)
         .where(_ASSIGNMENTS.c.incident_id == incident_id)
     )
-    return _sorted(
+    return sorted_assignments(
         [
             AssignmentOut(agency=AgencyRef(code=code, name=name), role=role, acknowledged_at=ack)
             for code, name, role, ack in rows
@@ -284,7 +285,7 @@ async def assignments_of(session: AsyncSession, incident_id: str) -> list[Assign
     )
 
 
-def _event(
+def add_event(
     session: AsyncSession,
     incident: Incident,
     actor: Principal | None,
@@ -306,31 +307,6 @@ def _event(
             to_status=to_status,
             note=note,
         )
-    )
-
-
-def is_overdue(incident: Incident, now: datetime) -> bool:
-    return incident.status not in (*TERMINAL_STATUSES, "resolved") and now > incident.due_at
-
-
-def incident_out(
-    incident: Incident, located: Located, assignments: list[AssignmentOut], now: datetime
-) -> IncidentOut:
-    return IncidentOut(
-        id=incident.id,
-        case_number=incident.case_number,
-        category=incident.category,
-        status=incident.status,
-        version=incident.version,
-        location=Point(lon=incident.lon, lat=incident.lat),
-        cell=located,
-        opened_at=incident.opened_at,
-        updated_at=incident.updated_at,
-        due_at=incident.due_at,
-        overdue=is_overdue(incident, now),
-        closed_at=incident.closed_at,
-        report_count=incident.report_count,
-        assignments=assignments,
     )
 
 

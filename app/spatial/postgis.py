@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Table, bindparam, cast, func, text
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
@@ -32,6 +35,15 @@ _NEARBY_OPEN_INCIDENTS = text(
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
 )
+
+
+class _Geography(UserDefinedType[Any]):
+    """Renders a bare `geography` cast: the expression the functional GiST index is built on."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "geography"
 
 
 class PostgisStore:
@@ -76,3 +88,13 @@ class PostgisStore:
             },
         )
         return [(str(row[0]), float(row[1])) for row in rows]
+
+    def within_m(
+        self, table: Table, lon: float, lat: float, radius_m: float
+    ) -> ColumnElement[bool]:
+        """ST_DWithin on geography (sphere), which gix_<table>_location answers."""
+        point = cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), _Geography())
+        within: ColumnElement[bool] = func.ST_DWithin(
+            cast(table.c.location, _Geography()), point, radius_m, False
+        )
+        return within

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import shapely
-from sqlalchemy import bindparam, text
+from sqlalchemy import Table, and_, bindparam, func, text
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
 from app.spatial.store import OPEN_INCIDENT_EXCLUDED, CellBounds
 from geo.distance import bbox_around, haversine_m
 
+# The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
+# prefers ix_cells_level and probes the R*Tree once per village (linear in the grid's size).
 _CANDIDATE_VILLAGES = text(
-    "SELECT c.code, c.boundary FROM cells_rtree r JOIN cells c ON c.id = r.id "
-    "WHERE r.min_lon <= :lon AND r.max_lon >= :lon AND r.min_lat <= :lat AND r.max_lat >= :lat "
-    "AND c.level = 'village' ORDER BY c.code"
+    "SELECT c.code, c.boundary FROM cells c WHERE c.id IN ("
+    "SELECT id FROM cells_rtree "
+    "WHERE min_lon <= :lon AND max_lon >= :lon AND min_lat <= :lat AND max_lat >= :lat) "
+    "AND +c.level = 'village' ORDER BY c.code"
 )
 
 _OPEN_INCIDENTS_IN_BOX = text(
@@ -29,6 +34,14 @@ _OPEN_INCIDENTS_IN_BOX = text(
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
 )
+
+
+HAVERSINE_FUNCTION = "burnban_haversine_m"
+
+
+def register_functions(dbapi_connection: Any) -> None:
+    """SQL functions the store's conditions call; registered on every new connection."""
+    dbapi_connection.create_function(HAVERSINE_FUNCTION, 4, haversine_m, deterministic=True)
 
 
 class SqliteStore:
@@ -91,3 +104,15 @@ class SqliteStore:
             if distance <= radius_m:
                 found.append((distance, str(opened_at), str(incident_id)))
         return [(incident_id, distance) for distance, _, incident_id in sorted(found)]
+
+    def within_m(
+        self, table: Table, lon: float, lat: float, radius_m: float
+    ) -> ColumnElement[bool]:
+        """The lon/lat box first (ix_<table>_lon_lat), then the exact great-circle distance."""
+        min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, radius_m)
+        distance = getattr(func, HAVERSINE_FUNCTION)(table.c.lon, table.c.lat, lon, lat)
+        return and_(
+            table.c.lon.between(min_lon, max_lon),
+            table.c.lat.between(min_lat, max_lat),
+            distance <= radius_m,
+        )

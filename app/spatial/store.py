@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import Table
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from geo.distance import bbox_around, metres_to_degrees
@@ -59,6 +61,13 @@ class SpatialStore(Protocol):
         """Open incidents of `category` located within radius_m (on the ground) of the point
         and last observed within [seen_from, seen_until]: (id, distance in metres), nearest
         first."""
+
+    def within_m(
+        self, table: Table, lon: float, lat: float, radius_m: float
+    ) -> ColumnElement[bool]:
+        """A condition on rows of `table` (columns lon, lat, location): located within radius_m
+        (on the ground) of the WGS-84 point. Usable in any query, so lists can page on it."""
+        ...
 
 
 def area_lock_keys(scope: str, lon: float, lat: float, radius_m: float) -> list[int]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 import structlog
@@ -115,7 +116,13 @@ async def dispatch_once(
     claimed = await claim_due(db, clock.now(), options.batch, options.lease)
     counts.claimed = len(claimed)
     if claimed:
-        outcomes = await asyncio.gather(*(send(http, item, clock, options) for item in claimed))
+        # Each target is resolved and checked once a round, right before that round's sends.
+        urls = list(dict.fromkeys(item.url for item in claimed))
+        pinned = await asyncio.gather(*(_pin(url, options.allow_private) for url in urls))
+        checked = dict(zip(urls, pinned, strict=True))
+        outcomes = await asyncio.gather(
+            *(send(http, item, checked[item.url], clock, options) for item in claimed)
+        )
         await record(db, list(zip(claimed, outcomes, strict=True)), clock.now(), options, counts)
     return counts
 
@@ -130,14 +137,26 @@ def body_of(item: Claimed) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
+async def _pin(url: str, allow_private: bool) -> targets.Pinned | targets.TargetRefused:
+    try:
+        return await targets.pin(url, allow_private)
+    except targets.TargetRefused as exc:
+        return exc
+
+
 async def send(
-    http: httpx.AsyncClient, item: Claimed, clock: Clock, options: WorkerOptions
+    http: httpx.AsyncClient,
+    item: Claimed,
+    target: targets.Pinned | targets.TargetRefused,
+    clock: Clock,
+    options: WorkerOptions,
 ) -> Outcome:
-    """POST one delivery, signed for this moment; never raises."""
+    """POST one delivery to its checked address, signed for this moment; never raises."""
     started = time.perf_counter()
     body = body_of(item)
     try:
-        target = await targets.pin(item.url, options.allow_private)
+        if isinstance(target, targets.TargetRefused):
+            raise target
         headers = {
             **target.headers,
             **signing.headers(item.secret, signing.message_id(item.event_id), clock.now(), body),
@@ -198,51 +217,93 @@ async def record(
     counts: DispatchCounts,
 ) -> None:
     """Write each outcome, if this worker still holds the claim (else another has taken it)."""
+    attempts: list[dict[str, object]] = []
     async with db.write() as session:
         conn = await session.connection()
+        recorded = await _record_successes(conn, [r for r in results if r[1].ok], now)
+        counts.succeeded += len(recorded)
         for item, outcome in results:
-            mine = (
-                (_DELIVERIES.c.id == item.delivery_id)
-                & (_DELIVERIES.c.claim_token == item.claim_token)
-                & (_DELIVERIES.c.status == DELIVERING)
-            )
+            if outcome.ok:
+                if item.delivery_id in recorded:
+                    attempts.append(_attempt(item, outcome, now))
+                else:
+                    counts.stale += 1
+                continue
+            gone = outcome.status_code == 410
+            delay = None if gone else next_delay(item.attempt, outcome, options)
             values: dict[str, object] = {
+                "status": FAILED if delay is None else PENDING,
                 "claimed_until": None,
                 "claim_token": None,
                 "last_status_code": outcome.status_code,
                 "last_error": outcome.error,
                 "updated_at": now,
             }
-            gone = outcome.status_code == 410
-            delay = None if outcome.ok or gone else next_delay(item.attempt, outcome, options)
-            if outcome.ok:
-                values["status"] = SUCCEEDED
-            elif delay is not None:
-                values.update(status=PENDING, next_attempt_at=now + delay)
-            else:
-                values["status"] = FAILED
-            changed = await conn.execute(update(_DELIVERIES).where(mine).values(**values))
+            if delay is not None:
+                values["next_attempt_at"] = now + delay
+            changed = await conn.execute(
+                update(_DELIVERIES)
+                .where(*_held(item.claim_token, [item.delivery_id]))
+                .values(**values)
+            )
             if changed.rowcount != 1:
                 counts.stale += 1
                 continue
-            await conn.execute(
-                insert(_ATTEMPTS).values(
-                    delivery_id=item.delivery_id,
-                    attempt=item.attempt,
-                    at=now,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
-                )
-            )
-            if outcome.ok:
-                counts.succeeded += 1
-            elif delay is not None:
+            attempts.append(_attempt(item, outcome, now))
+            if delay is not None:
                 counts.retrying += 1
             else:
                 counts.failed += 1
             if gone:
                 counts.failed += await _disable(conn, item.subscription_id, now)
+        if attempts:
+            await conn.execute(insert(_ATTEMPTS), attempts)
+
+
+def _held(claim_token: str, ids: list[str]) -> tuple[Any, ...]:
+    """Rows still claimed by this worker under this token."""
+    return (
+        _DELIVERIES.c.id.in_(ids),
+        _DELIVERIES.c.claim_token == claim_token,
+        _DELIVERIES.c.status == DELIVERING,
+    )
+
+
+async def _record_successes(
+    conn: AsyncConnection, results: list[tuple[Claimed, Outcome]], now: datetime
+) -> set[str]:
+    """Mark delivered rows succeeded, one statement per token and status code; the ids done."""
+    groups: dict[tuple[str, int | None], list[str]] = {}
+    for item, outcome in results:
+        groups.setdefault((item.claim_token, outcome.status_code), []).append(item.delivery_id)
+    done: set[str] = set()
+    for (token, status_code), ids in groups.items():
+        rows = await conn.execute(
+            update(_DELIVERIES)
+            .where(*_held(token, ids))
+            .values(
+                status=SUCCEEDED,
+                claimed_until=None,
+                claim_token=None,
+                last_status_code=status_code,
+                last_error=None,
+                updated_at=now,
+            )
+            .returning(_DELIVERIES.c.id)
+        )
+        done.update(row.id for row in rows)
+    return done
+
+
+def _attempt(item: Claimed, outcome: Outcome, now: datetime) -> dict[str, object]:
+    return {
+        "delivery_id": item.delivery_id,
+        "attempt": item.attempt,
+        "at": now,
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "duration_ms": outcome.duration_ms,
+    }
 
 
 async def _disable(conn: AsyncConnection, subscription_id: str, now: datetime) -> int:

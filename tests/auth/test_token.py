@@ -24,6 +24,13 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def _me(h: Harness, token: str) -> dict[str, str]:
+    r = await h.client.get(ME, headers=_bearer(token))
+    assert r.status_code == 200, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
 def _assert_unauthorized(r: httpx.Response) -> None:
     assert r.status_code == 401, r.text
     assert r.headers["content-type"] == "application/problem+json"
@@ -78,13 +85,6 @@ async def test_an_inactive_user_cannot_log_in_nor_use_an_earlier_token(
 
     _assert_unauthorized(await _login(harness, "left.the.job"))
     _assert_unauthorized(await harness.client.get(ME, headers=_bearer(token)))
-
-
-async def _me(h: Harness, token: str) -> dict[str, str]:
-    r = await h.client.get(ME, headers=_bearer(token))
-    assert r.status_code == 200, r.text
-    body: dict[str, str] = r.json()
-    return body
 
 
 async def test_a_token_stops_working_when_it_expires(harness: Harness) -> None:

@@ -1,0 +1,52 @@
+"""HTTP route of the scorecard."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from app.auth.principal import Principal
+from app.deps import ClockDep, DatabaseDep, SessionDep, require
+from app.stats import service
+from app.stats.schemas import Period, Scorecard
+from app.stats.sql import Interval, StatsSql, sql_for
+
+router = APIRouter(tags=["statistics"])
+
+StatsReaderDep = Annotated[
+    Principal, Depends(require("officer", "supervisor", "admin", scope="incidents:read"))
+]
+
+
+async def get_stats_sql(db: DatabaseDep) -> StatsSql:
+    return sql_for(db.dialect)
+
+
+async def get_period(
+    start: Annotated[
+        AwareDatetime,
+        Query(alias="from", description="RFC 3339 with an offset; the period starts here"),
+    ],
+    end: Annotated[
+        AwareDatetime, Query(alias="to", description="RFC 3339 with an offset; excluded")
+    ],
+    interval: Annotated[
+        Interval | None, Query(description="add a series per UTC+8 day, week or month")
+    ] = None,
+) -> Period:
+    return Period(start, end, interval)
+
+
+@router.get("/cells/{code}/stats", operation_id="get_cell_stats", response_model=Scorecard)
+async def get_cell_stats(
+    code: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: StatsReaderDep,
+    sql: Annotated[StatsSql, Depends(get_stats_sql)],
+    period: Annotated[Period, Depends(get_period)],
+) -> Scorecard:
+    """The scorecard (考核) of a cell over [from, to), within the caller's jurisdiction."""
+    return await service.scorecard(session, sql, principal, code, period, clock.now())

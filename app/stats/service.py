@@ -1,0 +1,327 @@
+"""The scorecard (考核) of a grid cell over a period, computed by a handful of aggregate queries.
+
+Definitions — "under the cell" matches the incident's or report's `district_code`,
+`township_code` or `village_code` by the cell's level; the period is [from, to):
+- `incidents`: incidents under the cell opened in the period; `by_status`, `by_category` split
+  them (every status and every configured category is listed, zeros included).
+- `reports`: reports under the cell observed in the period.
+- `closure_rate` = closed / (incidents − rejected).
+- `on_time_rate` = closed with resolved_at <= resolve_due_at / closed (an incident without a
+  resolve deadline is not on time).
+- `rework_rate` = sum(rework_count) of the period's incidents / closed.
+  Every rate is null when its denominator is 0.
+- `overdue_open`: incidents under the cell opened before `to` (at any time before it, not only in
+  the period) whose `due_at` is before now (the service's clock) and that are still being
+  worked: dispatched, acknowledged or on site. A resolved incident waits for verification, not
+  for the township, and is not overdue — the same rule as an incident's `overdue` flag and
+  `?overdue=true`, so the scorecard and the incident list agree.
+- `acknowledge_seconds` = acknowledged_at − opened_at and `resolve_seconds` = resolved_at (the
+  latest resolve) − opened_at over the period's incidents that have the time: median and p90 as
+  PostgreSQL's `percentile_cont` (linear interpolation between ranks; see app/stats/sql.py) of
+  whole seconds (each time truncated to its second); null when there is no such incident.
+- `penalties`: the period's incidents resolved with a `warning`, with a `fine`, and the sum of
+  the fines in yuan.
+- `children`: one row per child cell (townships of a district, villages of a township, none for
+  a village), zeros included, in code order: its incidents, on_time_rate and overdue_open by the
+  same definitions.
+- `series` (with `interval`): incidents and reports per China (UTC+8) day, week (from Monday) or
+  month, from the bucket holding `from` to the one holding the last instant before `to`, empty
+  buckets included with zeros; a bucket's `start` is its UTC+8 midnight, answered in UTC. The
+  first and last buckets count only what falls in [from, to).
+
+Counting, summing and percentiles happen in SQL; Python only adds up the few grouped rows
+(child × category) and divides those sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, Table, func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import errors
+from app.agencies.models import Agency
+from app.auth.principal import Principal
+from app.categories.models import Category
+from app.grid import service as grid_service
+from app.grid.models import CELLS, Cell
+from app.incidents.models import STATUSES, WORKING_STATUSES, Incident
+from app.reports.models import Report
+from app.stats.schemas import (
+    ChildStats,
+    Durations,
+    Penalties,
+    Period,
+    Scorecard,
+    SeriesPoint,
+    StatsCell,
+)
+from app.stats.sql import Interval, StatsSql
+
+INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
+REPORTS: Table = Report.__table__  # type: ignore[attr-defined]
+CATEGORIES: Table = Category.__table__  # type: ignore[attr-defined]
+AGENCIES: Table = Agency.__table__  # type: ignore[attr-defined]
+
+MAX_SPAN = timedelta(days=732)  # two years, a leap day included
+CHINA = timezone(timedelta(hours=8))
+_CHILD_COLUMN = {"district": "township_code", "township": "village_code", "village": "village_code"}
+_FRACTIONS = (0.5, 0.9)
+
+
+def check_period(period: Period) -> Period:
+    """Refuse an empty, reversed or over-long period; answer it in UTC."""
+    if period.end <= period.start:
+        raise errors.ValidationFailed(
+            "to must be after from", errors=[{"loc": ["query", "to"], "msg": "must be after from"}]
+        )
+    if period.end - period.start > MAX_SPAN:
+        raise errors.ValidationFailed(
+            "the period may span at most two years",
+            errors=[{"loc": ["query", "to"], "msg": "at most 732 days after from"}],
+        )
+    return Period(period.start.astimezone(UTC), period.end.astimezone(UTC), period.interval)
+
+
+async def scorecard(
+    session: AsyncSession,
+    sql: StatsSql,
+    principal: Principal,
+    code: str,
+    period: Period,
+    now: datetime,
+) -> Scorecard:
+    """The scorecard of cell `code` over `period`, if the caller's jurisdiction covers it."""
+    period = check_period(period)
+    cell = await grid_service.get_cell(session, code)
+    await _check_reach(session, principal, cell)
+    conn = await session.connection()
+    under = _under(INCIDENTS, cell)
+    child = INCIDENTS.c[_CHILD_COLUMN[cell.level]]
+    opened = _in_period(INCIDENTS.c.opened_at, period)
+
+    groups = list(await conn.execute(_grouped_counts(under, child, opened)))
+    overdue = {
+        row[0]: int(row[1]) for row in await conn.execute(_overdue_open(under, child, period, now))
+    }
+    ack_median, ack_p90, res_median, res_p90 = (
+        await conn.execute(_durations(sql, under, opened))
+    ).one()
+    reports = (
+        await conn.execute(
+            select(func.count())
+            .select_from(REPORTS)
+            .where(_under(REPORTS, cell), _in_period(REPORTS.c.observed_at, period))
+        )
+    ).scalar_one()
+    children = list(
+        await conn.execute(
+            select(CELLS.c.code, CELLS.c.name)
+            .where(CELLS.c.parent_code == cell.code)
+            .order_by(CELLS.c.code)
+        )
+    )
+    categories = list((await conn.execute(select(CATEGORIES.c.code))).scalars())
+
+    total = _Sums.of(groups)
+    by_child = {code: _Sums.of(row for row in groups if row.child == code) for code, _ in children}
+    return Scorecard(
+        cell=StatsCell(code=cell.code, name=cell.name, level=cell.level),
+        from_=period.start,
+        to=period.end,
+        reports=int(reports),
+        incidents=total.incidents,
+        by_status={status: total.by_status.get(status, 0) for status in STATUSES},
+        by_category=dict.fromkeys(sorted(categories), 0) | total.by_category,
+        acknowledge_seconds=Durations(median=ack_median, p90=ack_p90),
+        resolve_seconds=Durations(median=res_median, p90=res_p90),
+        closure_rate=_ratio(total.closed, total.incidents - total.rejected),
+        on_time_rate=_ratio(total.on_time, total.closed),
+        rework_rate=_ratio(total.rework, total.closed),
+        overdue_open=sum(overdue.values()),
+        penalties=Penalties(warning=total.warnings, fine=total.fines, fine_yuan=total.fine_yuan),
+        children=[
+            ChildStats(
+                code=code,
+                name=name,
+                incidents=by_child[code].incidents,
+                on_time_rate=_ratio(by_child[code].on_time, by_child[code].closed),
+                overdue_open=int(overdue.get(code, 0)),
+            )
+            for code, name in children
+        ],
+        series=await _series(conn, sql, cell, period) if period.interval else None,
+    )
+
+
+async def _check_reach(session: AsyncSession, principal: Principal, cell: Cell) -> None:
+    """Admins; supervisors bound to the cell or above it; officers of the township agency over
+    it; API keys (incidents:read, checked by the route) unlimited or limited to it or above."""
+    above = {cell.code, cell.parent_code, cell.district_code} - {None}
+    if principal.is_admin:
+        return
+    if principal.has_role("supervisor") and principal.cell_code in above:
+        return
+    if principal.kind == "api_key" and principal.cell_code in {None, *above}:
+        return
+    if principal.has_role("officer") and principal.agency_code is not None:
+        agency_cell = (
+            await (await session.connection()).execute(
+                select(AGENCIES.c.cell_code).where(AGENCIES.c.code == principal.agency_code)
+            )
+        ).scalar()
+        if agency_cell is not None and agency_cell in above:
+            return
+    raise errors.Forbidden(f"the scorecard of {cell.code} is outside your jurisdiction")
+
+
+def _under(table: Table, cell: Cell) -> ColumnElement[bool]:
+    column: Column[str] = table.c[f"{cell.level}_code"]
+    return column == cell.code
+
+
+def _in_period(column: Column[datetime], period: Period) -> ColumnElement[bool]:
+    return (column >= period.start) & (column < period.end)
+
+
+def _grouped_counts(
+    under: ColumnElement[bool], child: Column[str], opened: ColumnElement[bool]
+) -> Any:
+    """The period's incidents grouped by child cell and category: one scan of the index range."""
+    c = INCIDENTS.c
+    closed = c.status == "closed"
+    return (
+        select(
+            child.label("child"),
+            c.category,
+            func.count().label("incidents"),
+            *(func.count().filter(c.status == status).label(f"n_{status}") for status in STATUSES),
+            func.count().filter(closed, c.resolved_at <= c.resolve_due_at).label("on_time"),
+            func.coalesce(func.sum(c.rework_count), 0).label("rework"),
+            func.count().filter(c.penalty_kind == "warning").label("warnings"),
+            func.count().filter(c.penalty_kind == "fine").label("fines"),
+            func.coalesce(
+                func.sum(c.penalty_amount_yuan).filter(c.penalty_kind == "fine"), 0
+            ).label("fine_yuan"),
+        )
+        .where(under, opened)
+        .group_by(child, c.category)
+    )
+
+
+def _overdue_open(
+    under: ColumnElement[bool], child: Column[str], period: Period, now: datetime
+) -> Any:
+    c = INCIDENTS.c
+    return (
+        select(child, func.count())
+        .where(
+            under,
+            c.opened_at < period.end,
+            c.status.in_(WORKING_STATUSES),
+            c.due_at < now,
+        )
+        .group_by(child)
+    )
+
+
+def _durations(sql: StatsSql, under: ColumnElement[bool], opened: ColumnElement[bool]) -> Any:
+    c = INCIDENTS.c
+    values = (
+        select(
+            sql.seconds_between(c.acknowledged_at, c.opened_at).label("acknowledge"),
+            sql.seconds_between(c.resolved_at, c.opened_at).label("resolve"),
+        )
+        .where(under, opened)
+        .subquery("durations")
+    )
+    return sql.percentiles(values, ("acknowledge", "resolve"), _FRACTIONS)
+
+
+async def _series(conn: Any, sql: StatsSql, cell: Cell, period: Period) -> list[SeriesPoint]:
+    assert period.interval is not None
+    counted: dict[str, list[int]] = {}
+    for position, (table, at) in enumerate(
+        ((INCIDENTS, INCIDENTS.c.opened_at), (REPORTS, REPORTS.c.observed_at))
+    ):
+        bucket = sql.local_bucket(at, period.interval).label("bucket")
+        query = (
+            select(bucket, func.count())
+            .where(_under(table, cell), _in_period(at, period))
+            .group_by(bucket)
+        )
+        for label, count in await conn.execute(query):
+            counted.setdefault(str(label), [0, 0])[position] = int(count)
+    points = []
+    for start in _bucket_starts(period.start, period.end, period.interval):
+        incidents, reports = counted.get(start.isoformat(), [0, 0])
+        midnight = datetime(start.year, start.month, start.day, tzinfo=CHINA)
+        points.append(
+            SeriesPoint(start=midnight.astimezone(UTC), reports=reports, incidents=incidents)
+        )
+    return points
+
+
+def _bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[date]:
+    """UTC+8 start dates of the buckets meeting [start, end)."""
+    first = start.astimezone(CHINA).date()
+    last = (end - timedelta(microseconds=1)).astimezone(CHINA).date()
+    if interval == "week":
+        first -= timedelta(days=first.weekday())
+    elif interval == "month":
+        first = first.replace(day=1)
+    starts = []
+    current = first
+    while current <= last:
+        starts.append(current)
+        if interval == "day":
+            current += timedelta(days=1)
+        elif interval == "week":
+            current += timedelta(days=7)
+        else:
+            current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+    return starts
+
+
+class _Sums:
+    """The grouped rows' counts added up (over all children, or one)."""
+
+    def __init__(self) -> None:
+        self.incidents = self.on_time = self.rework = self.warnings = self.fines = 0
+        self.fine_yuan = Decimal(0)
+        self.by_status: dict[str, int] = {}
+        self.by_category: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, rows: Iterable[Row[Any]]) -> _Sums:
+        sums = cls()
+        for row in rows:
+            sums.incidents += row.incidents
+            sums.on_time += row.on_time
+            sums.rework += int(row.rework)
+            sums.warnings += row.warnings
+            sums.fines += row.fines
+            sums.fine_yuan += Decimal(str(row.fine_yuan))
+            sums.by_category[row.category] = sums.by_category.get(row.category, 0) + row.incidents
+            for status in STATUSES:
+                count = getattr(row, f"n_{status}")
+                sums.by_status[status] = sums.by_status.get(status, 0) + count
+        return sums
+
+    @property
+    def closed(self) -> int:
+        return self.by_status.get("closed", 0)
+
+    @property
+    def rejected(self) -> int:
+        return self.by_status.get("rejected", 0)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

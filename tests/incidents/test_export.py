@@ -1,0 +1,154 @@
+"""Incident lists as GeoJSON and as streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.incidents import export, queries
+from tests.conftest import Harness
+from tests.incidents.support import (
+    EAST_SOUTH,
+    WEST,
+    WEST_NORTH,
+    cast,
+    ok,
+    open_incident,
+)
+
+FINE = {"kind": "fine", "amount_yuan": "1200.50", "legal_basis": "《大气污染防治法》"}
+
+
+async def test_geojson_by_accept_or_format(harness: Harness) -> None:
+    people = await cast(harness)
+    first = await open_incident(harness, people.worker)
+    harness.clock.advance(timedelta(minutes=1))
+    second = await open_incident(harness, people.north_worker, village=WEST_NORTH)
+    path = f"/api/v1/cells/{WEST}/incidents"
+    json_page = (await harness.client.get(path, headers=people.supervisor)).json()
+    by_accept = await harness.client.get(
+        path, headers={**people.supervisor, "Accept": "application/geo+json"}
+    )
+    by_format = await harness.client.get(
+        path, params={"format": "geojson"}, headers=people.supervisor
+    )
+    for r in (by_accept, by_format):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/geo+json")
+        body = r.json()
+        assert body["type"] == "FeatureCollection"
+        assert body["next_cursor"] is None
+        assert [f["id"] for f in body["features"]] == [second, first]
+        for feature, item in zip(body["features"], json_page["items"], strict=True):
+            assert feature["type"] == "Feature"
+            assert feature["geometry"] == {
+                "type": "Point",
+                "coordinates": [item["location"]["lon"], item["location"]["lat"]],
+            }
+            assert feature["properties"] == {k: v for k, v in item.items() if k != "location"}
+    paged = await harness.client.get(
+        path, params={"format": "geojson", "limit": 1}, headers=people.supervisor
+    )
+    assert len(paged.json()["features"]) == 1 and paged.json()["next_cursor"]
+
+
+async def test_one_incident_as_a_feature(harness: Harness) -> None:
+    people = await cast(harness)
+    incident = await open_incident(harness, people.worker)
+    plain = await harness.client.get(f"/api/v1/incidents/{incident}", headers=people.admin)
+    r = await harness.client.get(
+        f"/api/v1/incidents/{incident}", params={"format": "geojson"}, headers=people.admin
+    )
+    assert r.headers["content-type"].startswith("application/geo+json")
+    assert r.headers["etag"] == plain.headers["etag"] == '"1"'
+    feature = r.json()
+    assert feature["type"] == "Feature" and feature["id"] == incident
+    assert feature["geometry"] == {"type": "Point", "coordinates": [120.02, 30.02]}
+    assert feature["properties"]["timeline"] == plain.json()["timeline"]
+    assert "location" not in feature["properties"]
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+async def test_csv_has_one_flat_row_per_incident(harness: Harness) -> None:
+    people = await cast(harness)
+    closed = await open_incident(harness, people.worker)
+    for action, body in (
+        ("acknowledge", {}),
+        ("arrive", {}),
+        ("resolve", {"outcome": "penalized", "penalty": FINE}),
+    ):
+        await ok(harness, people.west_officer, closed, action, **body)
+    await ok(harness, people.supervisor, closed, "verify", passed=True)
+    harness.clock.advance(timedelta(minutes=1))
+    other = await open_incident(harness, people.east_worker, village=EAST_SOUTH)
+    r = await harness.client.get(
+        "/api/v1/incidents", params={"format": "csv"}, headers=people.supervisor
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "attachment" in r.headers["content-disposition"]
+    rows = _rows(r.text)
+    assert list(rows[0]) == list(export.CSV_COLUMNS)
+    assert [row["id"] for row in rows] == [other, closed]
+    done = rows[1]
+    assert done["status"] == "closed"
+    assert done["township_name"] == "西镇"
+    assert done["village_name"] == "西南村"
+    assert (done["responsible"], done["lead"], done["cooperating"]) == (
+        WEST,
+        "urban-management",
+        "",
+    )
+    assert (done["outcome"], done["penalty_kind"], done["penalty_amount_yuan"]) == (
+        "penalized",
+        "fine",
+        "1200.50",
+    )
+    assert done["legal_basis"] == "《大气污染防治法》"
+    assert done["opened_at"] == "2026-11-20T02:00:00Z"
+    assert done["closed_at"] == "2026-11-20T02:00:00Z"
+    assert (done["overdue"], rows[0]["overdue"]) == ("false", "false")
+    # Filters and jurisdiction apply to the export too.
+    r = await harness.client.get(
+        "/api/v1/incidents", params={"format": "csv", "status": "closed"}, headers=people.admin
+    )
+    assert [row["id"] for row in _rows(r.text)] == [closed]
+    r = await harness.client.get(
+        f"/api/v1/cells/{WEST}/incidents", params={"format": "csv"}, headers=people.east_officer
+    )
+    assert _rows(r.text) == []
+
+
+async def test_csv_pages_through_the_database_in_chunks(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "CSV_CHUNK", 2)
+    chunk_sizes: list[int] = []
+    real_chunks = queries.chunks
+
+    async def spy(*args: Any, **kwargs: Any) -> AsyncIterator[list[queries.Row]]:
+        async for rows in real_chunks(*args, **kwargs):
+            chunk_sizes.append(len(rows))
+            yield rows
+
+    monkeypatch.setattr(queries, "chunks", spy)
+    people = await cast(harness)
+    made = []
+    for spot in (-1, 0, 1, 2):
+        made.append(await open_incident(harness, people.worker, spot=spot))
+        harness.clock.advance(timedelta(minutes=1))
+    made.append(await open_incident(harness, people.north_worker, village=WEST_NORTH))
+    r = await harness.client.get(
+        "/api/v1/incidents", params={"format": "csv", "order": "asc"}, headers=people.admin
+    )
+    assert [row["id"] for row in _rows(r.text)] == made
+    assert chunk_sizes == [2, 2, 1]
