@@ -19,6 +19,10 @@ class Report(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reports_reporter", "reporter_kind", "reporter_id", "received_at"),
         Index("ix_reports_lon_lat", "lon", "lat"),
+        # The scorecard counts reports observed in a period under a cell.
+        Index("ix_reports_district_observed", "district_code", "observed_at"),
+        Index("ix_reports_township_observed", "township_code", "observed_at"),
+        Index("ix_reports_village_observed", "village_code", "observed_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
