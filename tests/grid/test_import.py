@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from app.agencies.models import Agency
 from app.grid.models import Cell
@@ -19,6 +19,7 @@ from tests.factories import (
     WEST_SOUTH,
     box,
     collection,
+    count_where,
     feature,
     load_grid,
     login_headers,
@@ -33,11 +34,6 @@ async def _post(h: Harness, body: Any, **params: str) -> Any:
     return await h.client.post("/api/v1/grid/import", json=body, params=params, headers=headers)
 
 
-async def _count(h: Harness, model: Any) -> int:
-    async with h.db.read() as session:
-        return int((await session.exec(select(func.count()).select_from(model))).one())
-
-
 async def test_import_creates_cells_and_township_agencies(harness: Harness) -> None:
     r = await _post(harness, small_grid())
     assert r.status_code == 200, r.text
@@ -48,7 +44,7 @@ async def test_import_creates_cells_and_township_agencies(harness: Harness) -> N
         "warnings": [],
         "dry_run": False,
     }
-    assert await _count(harness, Cell) == 7
+    assert await count_where(harness, Cell) == 7
     async with harness.db.read() as session:
         agencies = {
             a.code: (a.kind, a.name, a.cell_code) for a in await session.exec(select(Agency))
@@ -106,7 +102,7 @@ async def test_dry_run_validates_and_stores_nothing(harness: Harness) -> None:
     r = await _post(harness, small_grid(), dry_run="true")
     assert r.status_code == 200
     assert r.json()["created"] == 7 and r.json()["dry_run"] is True
-    assert await _count(harness, Cell) == 0
+    assert await count_where(harness, Cell) == 0
 
 
 async def test_multipolygon_villages_are_accepted(harness: Harness) -> None:
@@ -211,8 +207,8 @@ async def test_a_broken_grid_is_refused_whole(harness: Harness, kind: str) -> No
     assert all(set(e) >= {"feature", "code", "msg"} for e in body["errors"])
     if index is not None:
         assert index in [e["feature"] for e in body["errors"]], body["errors"]
-    assert await _count(harness, Cell) == 0
-    assert await _count(harness, Agency) == 1  # only the seeded urban-management bureau
+    assert await count_where(harness, Cell) == 0
+    assert await count_where(harness, Agency) == 1  # only the seeded urban-management bureau
 
 
 async def test_a_broken_reimport_leaves_the_stored_grid_as_it_was(harness: Harness) -> None:
@@ -232,7 +228,7 @@ async def test_a_body_that_is_no_feature_collection_is_refused(harness: Harness,
     r = await _post(harness, body)
     assert r.status_code == 422
     assert r.json()["type"] in (PROBLEM + "grid-invalid", PROBLEM + "validation")
-    assert await _count(harness, Cell) == 0
+    assert await count_where(harness, Cell) == 0
 
 
 async def test_only_admins_import(harness: Harness) -> None:
