@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import dbsqlite
 from app.config import Settings
 from app.spatial.sqlite import register_functions
 
@@ -29,7 +32,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     """An async engine for the URL, tuned for the dialect."""
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}
+            url, async_creator=dbsqlite.connector(url.database or ":memory:")
         )
         _tune_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
@@ -37,22 +40,23 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip per unit of work): a connection found
+        # dead fails its request once, and the pool then replaces every older connection.
     )
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """WAL, a busy timeout, foreign keys, and transactions begun by us.
 
-    pysqlite's own transaction handling cannot begin IMMEDIATE, and a write transaction that
-    reads first and begins DEFERRED fails with "database is locked" when another writer got
-    there between its read and its write. So we turn pysqlite's handling off and emit BEGIN
-    ourselves: IMMEDIATE for write units of work, DEFERRED for reads.
+    pysqlite's own transaction handling is off (app/dbsqlite.py) and we begin transactions
+    ourselves. Read units begin DEFERRED. A write unit reads in autocommit, like PostgreSQL's
+    READ COMMITTED, and begins IMMEDIATE - takes the database's one write lock - right before
+    its first write or locking read: so it holds the lock for its writes only, and never fails
+    with "database is locked" for having read before another writer committed.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -63,20 +67,31 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get(_IMMEDIATE, False):
+            conn.exec_driver_sql("BEGIN")
+
+    @event.listens_for(engine.sync_engine, "before_execute")
+    def _before_execute(conn: Any, statement: Any, *_: Any) -> None:
+        if (
+            conn.get_execution_options().get(_IMMEDIATE, False)
+            and dbsqlite.takes_write_lock(statement)
+            and not dbsqlite.in_transaction(conn)
+        ):
+            dbsqlite.begin_immediate(conn, busy_timeout_ms / 1000)
 
 
 class Database:
     """Session factories for one engine, or for one connection in tests.
 
-    Each request is one unit of work: `write()` for requests that change data (on SQLite its
-    transaction begins IMMEDIATE), `read()` for the rest. Services flush, never commit.
+    Each request is one unit of work: `write()` for requests that change data, `read()` for
+    the rest. Services flush, never commit.
     """
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time: this process's writers queue here, not in SQLite.
+        self._writers = asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         if connection is not None:
             # Tests: every unit of work is a savepoint inside the test's rolled-back transaction.
             shared = async_sessionmaker(
@@ -86,7 +101,9 @@ class Database:
                 join_transaction_mode="create_savepoint",
             )
             self._read, self._write = shared, shared
+            self._shared = True
         else:
+            self._shared = False
             self._read = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
             self._write = async_sessionmaker(
                 engine.execution_options(**{_IMMEDIATE: True}),
@@ -95,22 +112,29 @@ class Database:
             )
 
     @asynccontextmanager
-    async def write(self, durable: bool = True) -> AsyncIterator[AsyncSession]:
-        """A unit of work that commits when the block ends without error.
-
-        `durable=False` is for bookkeeping whose loss in a crash harms nobody (rate-limit
-        counters): on PostgreSQL its commit does not wait for the WAL flush.
-        """
-        async with self._write() as session:
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that commits when the block ends without error."""
+        async with self._writers, self._write() as session:
             try:
-                if not durable and self.dialect == "postgresql":
-                    conn = await session.connection()
-                    await conn.execute(text("SET LOCAL synchronous_commit = off"))
                 yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def bookkeeping(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for counters whose every statement stands alone (rate limits).
+
+        PostgreSQL: autocommit, so one round trip a statement, and no row lock held past it.
+        SQLite, and tests: a write unit, committed when the block ends.
+        """
+        if self.dialect == "postgresql" and not self._shared:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with self.write() as session:
+            yield await session.connection()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -43,8 +43,7 @@ def seconds_left(now: datetime) -> int:
 async def count(db: Database, key: str, now: datetime) -> int:
     """Add one to the key's count in this window; the new count."""
     window = window_of(now)
-    async with db.write(durable=False) as session:
-        conn = await session.connection()
+    async with db.bookkeeping() as conn:
         value = int(
             (await conn.execute(_INCREMENT, {"key": key, "window_start": window})).scalar_one()
         )

@@ -12,17 +12,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
-from app.spatial.store import OPEN_INCIDENT_EXCLUDED, CellBounds
+from app.spatial.store import OPEN_INCIDENT_EXCLUDED, CellBounds, Chain
 from geo.distance import bbox_around, haversine_m
 
 # The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
 # prefers ix_cells_level and probes the R*Tree once per village (linear in the grid's size).
 _CANDIDATE_VILLAGES = text(
-    "SELECT c.code, c.boundary FROM cells c WHERE c.id IN ("
-    "SELECT id FROM cells_rtree "
+    "SELECT c.boundary, c.code, c.name, t.code, t.name, d.code, d.name "
+    "FROM cells c JOIN cells t ON t.code = c.parent_code JOIN cells d ON d.code = t.parent_code "
+    "WHERE c.id IN (SELECT id FROM cells_rtree "
     "WHERE min_lon <= :lon AND max_lon >= :lon AND min_lat <= :lat AND max_lat >= :lat) "
     "AND +c.level = 'village' ORDER BY c.code"
 )
+
+# A write that changes nothing: in a write unit it begins the transaction IMMEDIATE.
+_TAKE_WRITE_LOCK = text("UPDATE case_counters SET last_seq = last_seq WHERE 0")
 
 _OPEN_INCIDENTS_IN_BOX = text(
     "SELECT id, lon, lat, opened_at FROM incidents "
@@ -59,18 +63,21 @@ class SqliteStore:
             text("INSERT OR REPLACE INTO cells_rtree VALUES (:id, :a, :b, :c, :d)"), rows
         )
 
-    async def locate_village(self, session: AsyncSession, lon: float, lat: float) -> str | None:
+    async def locate(self, session: AsyncSession, lon: float, lat: float) -> Chain | None:
         conn = await session.connection()
         point = shapely.Point(lon, lat)
-        for code, wkb in await conn.execute(_CANDIDATE_VILLAGES, {"lon": lon, "lat": lat}):
+        for wkb, *chain in await conn.execute(_CANDIDATE_VILLAGES, {"lon": lon, "lat": lat}):
             if shapely.from_wkb(wkb).covers(point):
-                return str(code)
+                return Chain(*chain)
         return None
 
     async def lock_area(
         self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
     ) -> None:
-        """Nothing to do: write units of work begin IMMEDIATE, so writers are serialised."""
+        """Take the database's write lock now (SQLite has no finer one): a write unit begins
+        its transaction IMMEDIATE at its first write, and this counts as one."""
+        conn = await session.connection()
+        await conn.execute(_TAKE_WRITE_LOCK)
 
     async def nearby_open_incidents(
         self,

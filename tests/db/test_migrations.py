@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import command
-from sqlmodel import func, select
+from sqlmodel import select
 
-from app.audit.models import AuditEvent
 from app.categories.models import Category
 from app.config import Settings
 from app.db import Database, create_engine
 from app.migrate import alembic_config
 from tests.conftest import TEST_SECRET
-from tests.factories import NOW
 
 
 def test_models_and_migrations_do_not_drift(fresh_database_url: str) -> None:
@@ -36,35 +32,3 @@ async def test_a_new_database_has_the_default_categories(fresh_database_url: str
         "open_burning": (["urban-management"], 15),
         "cured_meat_smoking": (["urban-management"], 30),
     }
-
-
-async def test_concurrent_writers_that_read_first_wait_instead_of_failing(
-    fresh_database_url: str,
-) -> None:
-    """On SQLite a DEFERRED read-then-write transaction fails with "database is locked" when
-    another writer commits in between; write units of work begin IMMEDIATE so they queue."""
-    settings = Settings(database_url=fresh_database_url, secret_key=TEST_SECRET)
-    db = Database(create_engine(settings.url, settings))
-
-    async def read_then_write(i: int) -> None:
-        async with db.write() as session:
-            seen = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
-            await asyncio.sleep(0.005)  # let the others interleave between the read and the write
-            session.add(
-                AuditEvent(
-                    at=NOW,
-                    actor_kind="system",
-                    action="test",
-                    object_type="t",
-                    object_id=str(i),
-                    detail={"seen": seen},
-                )
-            )
-
-    try:
-        await asyncio.gather(*(read_then_write(i) for i in range(12)))
-        async with db.read() as session:
-            count = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
-    finally:
-        await db.dispose()
-    assert count == 12

@@ -67,10 +67,14 @@ async def _counts(settings: Settings) -> dict[str, Any]:
         await db.dispose()
 
 
-async def _post_all(base_url: str, requests: list[tuple[dict[str, str], Any]]) -> list[Any]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+async def _post_all(base_urls: list[str], requests: list[tuple[dict[str, str], Any]]) -> list[Any]:
+    """Post all at once, spread over the servers (each an API process of its own)."""
+    async with httpx.AsyncClient(timeout=60) as client:
         responses = await asyncio.gather(
-            *(client.post("/api/v1/reports", json=body, headers=h) for h, body in requests)
+            *(
+                client.post(f"{base_urls[i % len(base_urls)]}/api/v1/reports", json=b, headers=h)
+                for i, (h, b) in enumerate(requests)
+            )
         )
     return list(responses)
 
@@ -89,8 +93,9 @@ def test_phones_reporting_one_fire_at_once_make_one_incident(
         (h, report_body(location=at(120.02 + i * 0.0001, 30.02), observed_at=_observed()))
         for i, h in enumerate(phones)
     ]
-    with running(create_app(settings)) as base_url:
-        responses = asyncio.run(_post_all(base_url, requests))
+    # Two servers, each with its own engine: on SQLite they share only the database's lock.
+    with running(create_app(settings)) as first, running(create_app(settings)) as second:
+        responses = asyncio.run(_post_all([first, second], requests))
     assert [r.status_code for r in responses] == [201] * PHONES, [r.text for r in responses]
     incidents = {r.json()["incident"]["id"] for r in responses}
     assert len(incidents) == 1
@@ -110,7 +115,7 @@ def test_fires_far_apart_at_once_get_distinct_case_numbers(
         for i, h in enumerate(phones)
     ]
     with running(create_app(settings)) as base_url:
-        responses = asyncio.run(_post_all(base_url, requests))
+        responses = asyncio.run(_post_all([base_url], requests))
     assert [r.status_code for r in responses] == [201] * PHONES, [r.text for r in responses]
     numbers = {r.json()["incident"]["case_number"] for r in responses}
     assert len(numbers) == PHONES
@@ -124,7 +129,7 @@ def test_concurrent_retries_of_one_key_store_one_report(
     headers = {**phone, "Idempotency-Key": "retry-storm"}
     body = report_body(observed_at=_observed())
     with running(create_app(settings)) as base_url:
-        responses = asyncio.run(_post_all(base_url, [(headers, body)] * PHONES))
+        responses = asyncio.run(_post_all([base_url], [(headers, body)] * PHONES))
     assert [r.status_code for r in responses] == [201] * PHONES, [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
     replayed = [r.headers.get("idempotent-replayed") for r in responses]

@@ -115,7 +115,10 @@ def receiving(receiver: Receiver | None = None) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", target.port), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # workers connect in bursts of a batch; 5 would refuse some
+
+    server = Server(("127.0.0.1", target.port), Handler)
     server.daemon_threads = True
     target.port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,0 +1,110 @@
+"""SQLite connections for the async engine: statements run inline, writers wait asynchronously.
+
+aiosqlite runs every call on a worker thread and wakes the event loop for each answer: about
+0.4 ms a statement here, while SQLite itself answers a primary-key or R*Tree lookup in a few
+microseconds. So our connections keep aiosqlite's interface (SQLAlchemy's aiosqlite dialect
+drives them unchanged) but run each call on the event loop's thread at once.
+
+Nothing may then wait inside SQLite: a writer that finds another process holding the write
+lock would freeze the event loop for the busy timeout. So `BEGIN IMMEDIATE` is tried without
+a busy timeout and retried after an `asyncio.sleep` until the configured timeout has passed
+(`begin_immediate`), and the writers of one process queue on an asyncio lock
+(`Database.write`) instead of on SQLite. In WAL mode readers never wait for writers.
+A write unit begins its transaction at its first write or locking read (`app/db.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+from sqlalchemy import Select, TextClause, exc
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.util.concurrency import await_
+
+_FIRST_WAIT_S = 0.0005
+_MAX_WAIT_S = 0.02
+
+
+class _Inline:
+    """Stands in for the queue to aiosqlite's worker thread: runs each call at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting caller
+            if future is not None:
+                future.set_exception(error)
+            return
+        if future is not None:
+            future.set_result(result)
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection without its thread: awaiting a call runs it, then and there."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _Inline()  # type: ignore[assignment]
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()  # no worker thread to start
+
+
+def connector(path: str) -> Callable[[], InlineConnection]:
+    """The engine's `async_creator` for a database file (or ":memory:")."""
+
+    def connect() -> InlineConnection:
+        # pysqlite's own transaction handling is off: we emit BEGIN ourselves (app/db.py).
+        return InlineConnection(lambda: sqlite3.connect(path, isolation_level=None))
+
+    return connect
+
+
+def begin_immediate(conn: Connection, timeout_s: float) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write to end without blocking the loop.
+
+    Runs inside SQLAlchemy's greenlet (the engine's `begin` event), so it can await a sleep.
+    """
+    deadline = time.monotonic() + timeout_s
+    wait = _FIRST_WAIT_S
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except exc.OperationalError as error:
+                locked = "database is locked" in str(error.orig)
+                if not locked or time.monotonic() + wait > deadline:
+                    raise
+            await_(asyncio.sleep(wait))
+            wait = min(wait * 2, _MAX_WAIT_S)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def takes_write_lock(statement: Any) -> bool:
+    """Whether a statement writes, or reads FOR UPDATE (SQLite: takes the write lock)."""
+    if isinstance(statement, UpdateBase):
+        return True
+    if isinstance(statement, Select):
+        return statement._for_update_arg is not None
+    if isinstance(statement, TextClause | str):
+        words = str(statement).lstrip().split(None, 1)
+        return bool(words) and words[0].upper() in _WRITES
+    return False
+
+
+def in_transaction(conn: Connection) -> bool:
+    driver: Any = conn.connection.driver_connection
+    return bool(driver._conn.in_transaction)
