@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +21,15 @@ from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.db import Database
 from app.grid.models import Cell
 from app.ratelimit import service as ratelimit
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
+_ACTIVE_USER = sa_select(
+    _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
+).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
+_LIVE_KEY = sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
+    _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
+)
 
 
 def principal_of(user: User) -> Principal:
@@ -63,16 +74,27 @@ async def principal_from_token(
     user_id = security.token_subject(token, secret_key, now)
     if user_id is None:
         return None
-    user = await session.get(User, user_id)
-    return principal_of(user) if user is not None and user.is_active else None
+    # Every authenticated request runs these lookups: columns, not ORM objects.
+    conn = await session.connection()
+    row = (await conn.execute(_ACTIVE_USER, {"id": user_id})).first()
+    if row is None:
+        return None
+    return Principal(
+        kind="user",
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        cell_code=row.cell_code,
+        agency_code=row.agency_code,
+    )
 
 
 async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
     if not key.startswith(security.API_KEY_PREFIX):
         return None
-    key_hash = security.hash_api_key(key)
-    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
-    if row is None or row.revoked_at is not None:
+    conn = await session.connection()
+    row = (await conn.execute(_LIVE_KEY, {"hash": security.hash_api_key(key)})).first()
+    if row is None:
         return None
     return Principal(
         kind="api_key",

@@ -296,10 +296,14 @@ def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
 
 async def locate(session: AsyncSession, store: SpatialStore, lon: float, lat: float) -> Located:
     """The village, township and district covering a WGS-84 point."""
-    code = await store.locate_village(session, lon, lat)
-    if code is None:
+    found = await store.locate(session, lon, lat)
+    if found is None:
         raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")
-    return await chain(session, code)
+    return Located(
+        village=CellRef(code=found.village_code, name=found.village_name),
+        township=CellRef(code=found.township_code, name=found.township_name),
+        district=CellRef(code=found.district_code, name=found.district_name),
+    )
 
 
 def _chain_query() -> Any:

@@ -13,15 +13,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
 from app.auth.principal import Principal
+from app.dbwrites import Write
 from app.idempotency.models import DONE, IN_FLIGHT, IdempotencyKey
 
 _KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
+_CLAIM_COLUMNS = ("caller_kind", "caller_id", "key", "request_hash", "status", "created_at")
+
+
+_CLAIM = {
+    dialect: insert(_KEYS)
+    .values({c: bindparam(c, type_=_KEYS.c[c].type) for c in _CLAIM_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["caller_kind", "caller_id", "key"])
+    .returning(_KEYS.c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 @dataclass(frozen=True)
@@ -41,32 +53,29 @@ def request_hash(canonical: Any) -> str:
 async def claim(
     session: AsyncSession, caller: Principal, key: str, body_hash: str, now: datetime
 ) -> int | StoredAnswer:
-    """The new key row's id, or the answer stored under the key by an earlier request."""
+    """The new key row's id, or the answer stored under the key by an earlier request.
+
+    One statement when the key is new. A concurrent request holding the same key makes
+    PostgreSQL's INSERT wait until it ends; then the key is taken (its answer is read) or free.
+    """
+    conn = await session.connection()
+    claimed = await conn.execute(
+        _CLAIM[conn.dialect.name],
+        {
+            "caller_kind": caller.kind,
+            "caller_id": caller.id,
+            "key": key,
+            "request_hash": body_hash,
+            "status": IN_FLIGHT,
+            "created_at": now,
+        },
+    )
+    key_id = claimed.scalar()
+    if key_id is not None:
+        return int(key_id)
     found = await _find(session, caller, key)
-    if found is None:
-        try:
-            async with session.begin_nested():
-                conn = await session.connection()
-                result = await conn.execute(
-                    insert(_KEYS)
-                    .values(
-                        caller_kind=caller.kind,
-                        caller_id=caller.id,
-                        key=key,
-                        request_hash=body_hash,
-                        status=IN_FLIGHT,
-                        created_at=now,
-                    )
-                    .returning(_KEYS.c.id)
-                )
-                return int(result.scalar_one())
-        except IntegrityError:
-            # Another request claimed the key and has committed by now.
-            found = await _find(session, caller, key)
-            if found is None:
-                raise errors.Conflict(
-                    "a request with this idempotency key is in progress; retry"
-                ) from None
+    if found is None:  # taken by a request that rolled back since: let the client retry
+        raise errors.Conflict("a request with this idempotency key is in progress; retry")
     return _answer(found, body_hash)
 
 
@@ -88,11 +97,22 @@ def _answer(row: Any, body_hash: str) -> StoredAnswer:
     return StoredAnswer(status=int(row.response_status), body=dict(row.response_body))
 
 
-async def complete(session: AsyncSession, key_id: int, status: int, body: dict[str, Any]) -> None:
-    """Store the answer under the key, in the transaction that made it."""
-    conn = await session.connection()
-    await conn.execute(
-        update(_KEYS)
-        .where(_KEYS.c.id == key_id)
-        .values(status=DONE, response_status=status, response_body=body)
+_COMPLETE = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("key_id"))
+    .values(
+        status=DONE,
+        response_status=bindparam("key_status"),
+        response_body=bindparam("key_body", type_=_KEYS.c.response_body.type),
     )
+)
+
+
+def completing(key_id: int, status: int, body: dict[str, Any]) -> Write:
+    """The write storing the answer under the key, in the transaction that made it."""
+    return _COMPLETE, {"key_id": key_id, "key_status": status, "key_body": body}
+
+
+async def complete(session: AsyncSession, key_id: int, status: int, body: dict[str, Any]) -> None:
+    conn = await session.connection()
+    await conn.execute(*completing(key_id, status, body))

@@ -8,24 +8,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import shapely
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Float, bindparam, case, insert, select, text, update
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import errors
+from app import dbwrites, errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
-from app.dbtypes import new_id
+from app.dbtypes import UtcDateTime, new_id
+from app.dbwrites import Write
 from app.grid import service as grid_service
 from app.grid.schemas import Located
 from app.incidents import access
 from app.incidents.models import (
     TERMINAL_STATUSES,
     Assignment,
-    CaseCounter,
     Incident,
     IncidentEvent,
 )
@@ -46,7 +45,8 @@ from app.spatial.store import SpatialStore
 # Case numbers count per calendar year where the districts are: China, UTC+8, no DST.
 CASE_YEAR_TZ = timezone(timedelta(hours=8))
 _ROLE_ORDER = {"responsible": 0, "lead": 1, "cooperating": 2}
-_COUNTERS = CaseCounter.__table__  # type: ignore[attr-defined]
+_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+_EVENTS = IncidentEvent.__table__  # type: ignore[attr-defined]
 _ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 _AGENCIES = Agency.__table__  # type: ignore[attr-defined]
 
@@ -64,9 +64,13 @@ class Sighting:
 
 @dataclass(frozen=True)
 class Routing:
+    """Where a report went, and the writes that go with it (see `db.execute_together`)."""
+
     incident: Incident
     is_new: bool
     assignments: list[AssignmentOut]
+    writes: list[Write]
+    events: list[outbox.Event]
 
 
 async def take_report(
@@ -81,7 +85,8 @@ async def take_report(
 
     Writers near the same place are serialised first (an advisory lock per area on
     PostgreSQL; SQLite serialises all writers), so two phones reporting one fire at once
-    make one incident.
+    make one incident. The incident row is changed here; its timeline entries and events
+    are returned as writes for the caller to run with its own.
     """
     radius = category.merge_radius_m
     window = timedelta(minutes=category.merge_window_minutes)
@@ -95,38 +100,64 @@ async def take_report(
         sighting.observed_at - window,
         sighting.observed_at + window,
     )
+    note = f"report {sighting.report_id}"
     for incident_id, _distance in nearby:
-        incident = await _locked(session, incident_id)
-        if incident is not None and incident.status not in TERMINAL_STATUSES:
-            await _merge(session, incident, sighting, actor, now)
-            return Routing(incident, False, await assignments_of(session, incident.id))
+        incident = await _merge(session, incident_id, sighting, now)
+        if incident is not None:  # else it was closed since: try the next nearest
+            return Routing(
+                incident,
+                False,
+                await assignments_of(session, incident.id),
+                [_events([event_row(incident, actor, now, "report_added", note=note)])],
+                [_updated(incident, sighting.report_id)],
+            )
     return await _open(session, category, sighting, actor, now)
 
 
-async def _locked(session: AsyncSession, incident_id: str) -> Incident | None:
-    query = (
-        sm_select(Incident)
-        .where(Incident.id == incident_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+# Counts a report in, unless the incident was closed meanwhile. A fire moves with the wind:
+# the incident is where it was last seen. Every SET sees the row as it was.
+_NEWER = _INCIDENTS.c.last_observed_at <= bindparam("observed_at", type_=UtcDateTime())
+_MERGE = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("incident_id"))
+    .where(_INCIDENTS.c.status.not_in(TERMINAL_STATUSES))
+    .values(
+        report_count=_INCIDENTS.c.report_count + 1,
+        version=_INCIDENTS.c.version + 1,
+        updated_at=bindparam("now", type_=UtcDateTime()),
+        last_observed_at=case(
+            (_NEWER, bindparam("observed_at", type_=UtcDateTime())),
+            else_=_INCIDENTS.c.last_observed_at,
+        ),
+        lon=case((_NEWER, bindparam("lon", type_=Float())), else_=_INCIDENTS.c.lon),
+        lat=case((_NEWER, bindparam("lat", type_=Float())), else_=_INCIDENTS.c.lat),
+        location=case(
+            (_NEWER, bindparam("point", type_=_INCIDENTS.c.location.type)),
+            else_=_INCIDENTS.c.location,
+        ),
     )
-    return (await session.exec(query)).first()
+    .returning(*(c for c in _INCIDENTS.c if c.name != "location"))
+)
 
 
 async def _merge(
-    session: AsyncSession, incident: Incident, sighting: Sighting, actor: Principal, now: datetime
-) -> None:
-    incident.report_count += 1
-    incident.version += 1
-    incident.updated_at = now
-    if sighting.observed_at >= incident.last_observed_at:
-        # The incident is where it was last seen: a fire moves with the wind.
-        incident.last_observed_at = sighting.observed_at
-        incident.lon, incident.lat = sighting.lon, sighting.lat
-        incident.location = shapely.Point(sighting.lon, sighting.lat)
-    session.add(incident)
-    add_event(session, incident, actor, now, "report_added", note=f"report {sighting.report_id}")
-    await session.flush()
+    session: AsyncSession, incident_id: str, sighting: Sighting, now: datetime
+) -> Incident | None:
+    """One UPDATE, which on PostgreSQL also waits for and re-checks a concurrent change."""
+    conn = await session.connection()
+    params = {
+        "incident_id": incident_id,
+        "observed_at": sighting.observed_at,
+        "now": now,
+        "lon": sighting.lon,
+        "lat": sighting.lat,
+        "point": shapely.Point(sighting.lon, sighting.lat),
+    }
+    row = (await conn.execute(_MERGE, params)).first()
+    return None if row is None else Incident(**row._mapping)
+
+
+def _updated(incident: Incident, report_id: str) -> outbox.Event:
     payload = {
         "id": incident.id,
         "case_number": incident.case_number,
@@ -134,16 +165,9 @@ async def _merge(
         "version": incident.version,
         "report_count": incident.report_count,
         "change": "report_added",
-        "report_id": sighting.report_id,
+        "report_id": report_id,
     }
-    await outbox.emit(
-        session,
-        "incident.updated",
-        payload,
-        now,
-        incident_id=incident.id,
-        district_code=incident.district_code,
-    )
+    return outbox.Event("incident.updated", payload, incident.id, incident.district_code)
 
 
 async def _open(
@@ -155,10 +179,11 @@ async def _open(
 ) -> Routing:
     located = sighting.located
     district = located.district.code
-    seq = await next_case_sequence(session, district, now.astimezone(CASE_YEAR_TZ).year)
+    year = now.astimezone(CASE_YEAR_TZ).year
+    seq = await next_case_sequence(session, district, year)
     incident = Incident(
         id=new_id(),
-        case_number=f"{district}-{now.astimezone(CASE_YEAR_TZ).year}-{seq:06d}",
+        case_number=f"{district}-{year}-{seq:06d}",
         district_code=district,
         category=category.code,
         status="dispatched",
@@ -174,63 +199,80 @@ async def _open(
         due_at=now + timedelta(minutes=category.acknowledge_minutes),
         resolve_due_at=now + timedelta(minutes=category.resolve_minutes),
         report_count=1,
+        rework_count=0,
     )
-    session.add(incident)
-    await session.flush()
-    assignments = await assign(session, incident, category, now)
-    add_event(
-        session, incident, actor, now, "opened", None, "dispatched", f"report {sighting.report_id}"
-    )
+    rows, names = await _assignment_rows(session, incident, category, now)
+    assignments = _assignments_out(rows, names)
+    note = f"report {sighting.report_id}"
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
-    add_event(session, incident, actor, now, "routed", note=routes)
-    await session.flush()
-    item = incident_out(incident, located, assignments, now)
-    await outbox.emit(
-        session,
-        "incident.created",
-        item.model_dump(mode="json"),
-        now,
-        incident_id=incident.id,
-        district_code=district,
-    )
-    return Routing(incident, True, assignments)
+    writes = [
+        dbwrites.inserting(
+            _INCIDENTS, [{c: getattr(incident, c) for c in _OPENED_COLUMNS}], "incident"
+        ),
+        _events(
+            [
+                event_row(incident, actor, now, "opened", None, "dispatched", note),
+                event_row(incident, actor, now, "routed", note=routes),
+            ]
+        ),
+    ]
+    if rows:
+        writes.append(dbwrites.inserting(_ASSIGNMENTS, rows, "assignment"))
+    item = incident_out(incident, located, assignments, now).model_dump(mode="json")
+    created = outbox.Event("incident.created", item, incident.id, district)
+    return Routing(incident, True, assignments, writes, [created])
+
+
+# The columns a new incident is inserted with; the rest keep their defaults (NULL).
+_OPENED_COLUMNS = (
+    "id case_number district_code category status version lon lat location village_code "
+    "township_code opened_at updated_at last_observed_at due_at resolve_due_at report_count "
+    "rework_count"
+).split()
+
+
+def _events(rows: list[dict[str, Any]]) -> Write:
+    return dbwrites.inserting(_EVENTS, rows, "event")
+
+
+# Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5).
+_NEXT_SEQ = text(
+    "INSERT INTO case_counters (district_code, year, last_seq) VALUES (:district, :year, 1) "
+    "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+    "RETURNING last_seq"
+)
 
 
 async def next_case_sequence(session: AsyncSession, district_code: str, year: int) -> int:
     """The next case number's sequence: unique, gaps allowed (a rolled-back case skips one)."""
     conn = await session.connection()
-    bump = (
-        update(_COUNTERS)
-        .where(_COUNTERS.c.district_code == district_code, _COUNTERS.c.year == year)
-        .values(last_seq=_COUNTERS.c.last_seq + 1)
-        .returning(_COUNTERS.c.last_seq)
-    )
-    seq = (await conn.execute(bump)).scalar()
-    if seq is not None:
-        return int(seq)
-    try:
-        async with session.begin_nested():
-            # Ask the session for the connection again: that is what emits the SAVEPOINT.
-            nested = await session.connection()
-            await nested.execute(
-                insert(_COUNTERS).values(district_code=district_code, year=year, last_seq=1)
-            )
-        return 1
-    except IntegrityError:  # another transaction made the district's counter meanwhile
-        return int((await conn.execute(bump)).scalar_one())
+    seq = (await conn.execute(_NEXT_SEQ, {"district": district_code, "year": year})).scalar_one()
+    return int(seq)
 
 
 async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
-    """The township of the village is responsible; the category names lead and cooperating."""
+    """Route the incident (see `_assignment_rows`) and store the assignments."""
+    rows, names = await _assignment_rows(session, incident, category, now)
+    if rows:
+        conn = await session.connection()
+        await conn.execute(insert(_ASSIGNMENTS), rows)
+    return _assignments_out(rows, names)
+
+
+async def _assignment_rows(
+    session: AsyncSession, incident: Incident, category: Category, now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The township of the village is responsible; the category names lead and cooperating.
+    The rows to insert, and the agencies' names by code."""
     wanted: dict[str, str] = {incident.township_code: "responsible"}
     for code in category.lead:
         wanted.setdefault(code, "lead")
     for code in category.cooperating:
         wanted.setdefault(code, "cooperating")
     names = await _agency_names(session, list(wanted))
-    rows: list[dict[str, Any]] = [
+    rows = [
         {
             "incident_id": incident.id,
             "district_code": incident.district_code,
@@ -241,8 +283,10 @@ async def assign(
         for code, role in wanted.items()
         if code in names  # a deleted bureau drops out of the rule rather than fail reports
     ]
-    conn = await session.connection()
-    await conn.execute(insert(_ASSIGNMENTS), rows)
+    return rows, names
+
+
+def _assignments_out(rows: list[dict[str, Any]], names: dict[str, str]) -> list[AssignmentOut]:
     return sorted_assignments(
         AssignmentOut(
             agency=AgencyRef(code=row["agency_code"], name=names[row["agency_code"]]),
@@ -255,10 +299,23 @@ async def assign(
 
 async def _agency_names(session: AsyncSession, codes: Sequence[str]) -> dict[str, str]:
     conn = await session.connection()
-    rows = await conn.execute(
-        select(_AGENCIES.c.code, _AGENCIES.c.name).where(_AGENCIES.c.code.in_(codes))
-    )
+    rows = await conn.execute(_AGENCY_NAMES, {"codes": list(codes)})
     return {str(code): str(name) for code, name in rows}
+
+
+_AGENCY_NAMES = select(_AGENCIES.c.code, _AGENCIES.c.name).where(
+    _AGENCIES.c.code.in_(bindparam("codes", expanding=True))
+)
+_ASSIGNMENTS_OF = (
+    select(
+        _ASSIGNMENTS.c.agency_code,
+        _AGENCIES.c.name,
+        _ASSIGNMENTS.c.role,
+        _ASSIGNMENTS.c.acknowledged_at,
+    )
+    .join(_AGENCIES, _AGENCIES.c.code == _ASSIGNMENTS.c.agency_code)
+    .where(_ASSIGNMENTS.c.incident_id == bindparam("incident_id"))
+)
 
 
 def sorted_assignments(items: Iterable[AssignmentOut]) -> list[AssignmentOut]:
@@ -267,22 +324,36 @@ def sorted_assignments(items: Iterable[AssignmentOut]) -> list[AssignmentOut]:
 
 async def assignments_of(session: AsyncSession, incident_id: str) -> list[AssignmentOut]:
     conn = await session.connection()
-    rows = await conn.execute(
-        select(
-            _ASSIGNMENTS.c.agency_code,
-            _AGENCIES.c.name,
-            _ASSIGNMENTS.c.role,
-            _ASSIGNMENTS.c.acknowledged_at,
-        )
-        .join(_AGENCIES, _AGENCIES.c.code == _ASSIGNMENTS.c.agency_code)
-        .where(_ASSIGNMENTS.c.incident_id == incident_id)
-    )
+    rows = await conn.execute(_ASSIGNMENTS_OF, {"incident_id": incident_id})
     return sorted_assignments(
         [
             AssignmentOut(agency=AgencyRef(code=code, name=name), role=role, acknowledged_at=ack)
             for code, name, role, ack in rows
         ]
     )
+
+
+def event_row(
+    incident: Incident,
+    actor: Principal | None,
+    now: datetime,
+    action: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A timeline entry of the incident, as a row of incident_events."""
+    return {
+        "incident_id": incident.id,
+        "district_code": incident.district_code,
+        "at": now,
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.name if actor else None,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+    }
 
 
 def add_event(
@@ -296,17 +367,7 @@ def add_event(
     note: str | None = None,
 ) -> None:
     session.add(
-        IncidentEvent(
-            incident_id=incident.id,
-            district_code=incident.district_code,
-            at=now,
-            actor_id=actor.id if actor else None,
-            actor_name=actor.name if actor else None,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            note=note,
-        )
+        IncidentEvent(**event_row(incident, actor, now, action, from_status, to_status, note))
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import dbwrites
+from app.dbwrites import Write
 from app.outbox.models import OutboxEvent
 
 _OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
@@ -32,4 +36,32 @@ async def emit(
             incident_id=incident_id,
             district_code=district_code,
         )
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event to append along with other writes (see `inserting`)."""
+
+    type: str
+    payload: dict[str, Any]
+    incident_id: str | None = None
+    district_code: str | None = None
+
+
+def inserting(events: Sequence[Event], now: datetime) -> Write:
+    """One INSERT of the events, in order (their ids follow the order given)."""
+    return dbwrites.inserting(
+        _OUTBOX,
+        [
+            {
+                "type": e.type,
+                "payload": e.payload,
+                "created_at": now,
+                "incident_id": e.incident_id,
+                "district_code": e.district_code,
+            }
+            for e in events
+        ],
+        "outbox",
     )

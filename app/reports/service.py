@@ -14,6 +14,7 @@ from app import errors
 from app.auth.principal import Principal
 from app.categories.models import Category
 from app.dbtypes import new_id
+from app.dbwrites import Write, execute_together, inserting
 from app.grid import service as grid_service
 from app.grid.schemas import Located
 from app.idempotency import service as idempotency
@@ -28,6 +29,8 @@ from app.reports.models import Report
 from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
 from app.spatial.store import SpatialStore
 
+_REPORTS = Report.__table__  # type: ignore[attr-defined]
+_REPORT_COLUMNS = tuple(c.name for c in _REPORTS.c)
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 CREATED = 201
@@ -101,21 +104,18 @@ async def submit_report(
         opened_incident=routing.is_new,
         client_report_id=data.client_report_id,
     )
-    session.add(report)
-    await session.flush()
     body = report_out(report, located, routing.incident, routing.assignments, []).model_dump(
         mode="json"
     )
-    await outbox.emit(
-        session,
-        "report.created",
-        body,
-        now,
-        incident_id=routing.incident.id,
-        district_code=report.district_code,
-    )
+    created = outbox.Event("report.created", body, routing.incident.id, report.district_code)
+    writes: list[Write] = [
+        *routing.writes,
+        inserting(_REPORTS, [{c: getattr(report, c) for c in _REPORT_COLUMNS}], "report"),
+        outbox.inserting([*routing.events, created], now),
+    ]
     if key_id is not None:
-        await idempotency.complete(session, key_id, CREATED, body)
+        writes.append(idempotency.completing(key_id, CREATED, body))
+    await execute_together(await session.connection(), writes)
     return Submitted(body, replayed=False)
 
 

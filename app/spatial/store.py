@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
@@ -30,14 +30,26 @@ class CellBounds:
     max_lat: float
 
 
+class Chain(NamedTuple):
+    """A village, its township and its district: codes and names."""
+
+    village_code: str
+    village_name: str
+    township_code: str
+    township_name: str
+    district_code: str
+    district_name: str
+
+
 class SpatialStore(Protocol):
     """Spatial questions the services ask, answered the best way each database can."""
 
     async def index_cells(self, session: AsyncSession, cells: Sequence[CellBounds]) -> None:
         """Bring the spatial index up to date for cells just written (inserted or updated)."""
 
-    async def locate_village(self, session: AsyncSession, lon: float, lat: float) -> str | None:
-        """The code of the village covering the WGS-84 point; the smallest code on a border."""
+    async def locate(self, session: AsyncSession, lon: float, lat: float) -> Chain | None:
+        """The village covering the WGS-84 point (the smallest code on a border), with its
+        township and district."""
 
     async def lock_area(
         self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
