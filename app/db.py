@@ -26,6 +26,9 @@ from app.spatial.sqlite import register_functions
 metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
+# Pages are read through a memory map: no copy into each connection's page cache, which
+# SQLite empties whenever another connection has written since.
+_MMAP_BYTES = 1 << 30
 
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
@@ -62,6 +65,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         cursor.close()
         register_functions(dbapi_connection)
 
@@ -105,10 +109,9 @@ class Database:
         else:
             self._shared = False
             self._read = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+            self._write_engine = engine.execution_options(**{_IMMEDIATE: True})
             self._write = async_sessionmaker(
-                engine.execution_options(**{_IMMEDIATE: True}),
-                class_=AsyncSession,
-                expire_on_commit=False,
+                self._write_engine, class_=AsyncSession, expire_on_commit=False
             )
 
     @asynccontextmanager
@@ -127,14 +130,18 @@ class Database:
         """A connection for counters whose every statement stands alone (rate limits).
 
         PostgreSQL: autocommit, so one round trip a statement, and no row lock held past it.
-        SQLite, and tests: a write unit, committed when the block ends.
+        SQLite: a write transaction, committed when the block ends.
         """
-        if self.dialect == "postgresql" and not self._shared:
+        if self._shared:
+            async with self.write() as session:
+                yield await session.connection()
+        elif self.dialect == "postgresql":
             async with self.engine.connect() as conn:
                 yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return
-        async with self.write() as session:
-            yield await session.connection()
+        else:  # a bare connection: a session would cost more than the counting
+            async with self._writers, self._write_engine.connect() as conn:
+                yield conn
+                await conn.commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -100,8 +100,8 @@ def takes_write_lock(statement: Any) -> bool:
     if isinstance(statement, Select):
         return statement._for_update_arg is not None
     if isinstance(statement, TextClause | str):
-        words = str(statement).lstrip().split(None, 1)
-        return bool(words) and words[0].upper() in _WRITES
+        sql = statement.text if isinstance(statement, TextClause) else statement
+        return sql.lstrip()[:7].upper().startswith(_WRITES)
     return False
 
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import shapely
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +33,8 @@ from app.spatial.store import SpatialStore
 
 _REPORTS = Report.__table__  # type: ignore[attr-defined]
 _REPORT_COLUMNS = tuple(c.name for c in _REPORTS.c)
+_CATEGORIES = Category.__table__  # type: ignore[attr-defined]
+_CATEGORY = sa_select(_CATEGORIES).where(_CATEGORIES.c.code == bindparam("code"))
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 CREATED = 201
@@ -120,9 +124,11 @@ async def submit_report(
 
 
 async def _category(session: AsyncSession, data: ReportIn) -> Category:
-    category = await session.get(Category, data.category)
-    if category is None:
+    conn = await session.connection()
+    row = (await conn.execute(_CATEGORY, {"code": data.category})).first()
+    if row is None:
         raise _invalid("category", f"unknown category {data.category!r}")
+    category = Category(**row._mapping)
     if data.material is not None and data.material not in category.materials:
         allowed = ", ".join(category.materials) or "none"
         raise _invalid(
