@@ -64,7 +64,7 @@ class Sighting:
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a report went, and the writes that go with it (see `db.execute_together`)."""
+    """Where a report went, and the writes that go with it (see `dbwrites.execute_together`)."""
 
     incident: Incident
     is_new: bool

@@ -6,10 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from shapely.geometry import shape
 from sqlmodel import select
 
 from app.agencies.models import Agency
 from app.grid.models import Cell
+from geo.synthetic import synthetic_grid
 from tests.conftest import Harness
 from tests.factories import (
     DISTRICT,
@@ -240,3 +242,22 @@ async def test_only_admins_import(harness: Harness) -> None:
         assert r.json()["type"] == PROBLEM + "forbidden"
     r = await harness.client.post("/api/v1/grid/import", json=small_grid())
     assert r.status_code == 401
+
+
+async def test_after_a_large_import_every_village_is_found_where_it_lies(
+    harness: Harness,
+) -> None:
+    """Over 1 000 cells the import rebuilds PostGIS's spatial index: locate still finds each
+    village at a point inside it."""
+    grid = synthetic_grid("450399", "测试区", (110.3, 25.3), 4, 260, radius_km=25, seed=3)
+    r = await _post(harness, grid)
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] >= 1000
+    headers = await login_headers(harness, "admin")
+    villages = [f for f in grid["features"] if f["properties"]["level"] == "village"]
+    for village in villages[::37]:
+        point = shape(village["geometry"]).representative_point()
+        located = await harness.client.get(
+            f"/api/v1/cells/locate?lon={point.x}&lat={point.y}", headers=headers
+        )
+        assert located.json()["village"]["code"] == village["properties"]["code"]
