@@ -73,13 +73,14 @@ async def claim(
     key_id = claimed.scalar()
     if key_id is not None:
         return int(key_id)
-    found = await _find(session, caller, key)
+    found = await stored(session, caller, key)
     if found is None:  # taken by a request that rolled back since: let the client retry
         raise errors.Conflict("a request with this idempotency key is in progress; retry")
-    return _answer(found, body_hash)
+    return answer(found, body_hash)
 
 
-async def _find(session: AsyncSession, caller: Principal, key: str) -> Any:
+async def stored(session: AsyncSession, caller: Principal, key: str) -> Any:
+    """The row stored under the caller's key (see `answer`), or None."""
     conn = await session.connection()
     query = select(
         _KEYS.c.request_hash, _KEYS.c.status, _KEYS.c.response_status, _KEYS.c.response_body
@@ -87,7 +88,8 @@ async def _find(session: AsyncSession, caller: Principal, key: str) -> Any:
     return (await conn.execute(query)).first()
 
 
-def _answer(row: Any, body_hash: str) -> StoredAnswer:
+def answer(row: Any, body_hash: str) -> StoredAnswer:
+    """The answer stored in a key's row, for a request with this body."""
     if row.request_hash != body_hash:
         raise errors.IdempotencyMismatch(
             "this idempotency key was used with a different request body"

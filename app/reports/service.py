@@ -63,21 +63,32 @@ async def submit_report(
     idempotency_key: str | None,
     now: datetime,
 ) -> Submitted:
-    """Store a report, merge it into an incident and route it; once per idempotency key."""
+    """Store a report, merge it into an incident and route it; once per idempotency key.
+
+    The checks and the location are reads and come first: on SQLite the unit of work takes
+    the database's write lock at its first write, the key's claim.
+    """
     key = idempotency_key or data.client_report_id
+    body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
+    submitted = data.location
+    lon, lat = grid_service.to_wgs84(submitted.lon, submitted.lat, submitted.crs)
+    try:
+        category = await _category(session, data)
+        _check_observed_at(data.observed_at, now)
+        located = await grid_service.locate(session, store, lon, lat)
+    except errors.BurnbanError:
+        # Refused, unless it is the retry of a request answered before (the grid, the
+        # category or the clock may have moved since): that gets its first answer again.
+        stored = None if key is None else await idempotency.stored(session, reporter, key)
+        if stored is None:
+            raise
+        return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
     key_id: int | None = None
     if key is not None:
-        claimed = await idempotency.claim(
-            session, reporter, key, idempotency.request_hash(canonical(data)), now
-        )
+        claimed = await idempotency.claim(session, reporter, key, body_hash, now)
         if isinstance(claimed, idempotency.StoredAnswer):
             return Submitted(claimed.body, replayed=True)
         key_id = claimed
-    submitted = data.location
-    lon, lat = grid_service.to_wgs84(submitted.lon, submitted.lat, submitted.crs)
-    category = await _category(session, data)
-    _check_observed_at(data.observed_at, now)
-    located = await grid_service.locate(session, store, lon, lat)
 
     report_id = new_id()
     observed_at = data.observed_at.astimezone(UTC)

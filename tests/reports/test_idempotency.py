@@ -79,6 +79,43 @@ async def test_the_same_key_with_another_body_is_refused(harness: Harness) -> No
     assert await count_rows(harness, *REPORT_TABLES) == before
 
 
+async def test_a_retry_is_answered_even_when_the_request_would_now_be_refused(
+    harness: Harness,
+) -> None:
+    """The first answer stands: a retry after observed_at has aged past 30 days replays it."""
+    await load_grid(harness)
+    worker = await make_user(harness, "grid_worker")
+    headers = bearer(harness, worker) | {"Idempotency-Key": "late-retry"}
+    body = report_body(observed_at=(harness.clock.now() - timedelta(days=29)).isoformat())
+    first = await harness.client.post("/api/v1/reports", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    harness.clock.advance(timedelta(days=2))
+    headers = bearer(harness, worker) | {"Idempotency-Key": "late-retry"}  # a fresh token
+    again = await harness.client.post("/api/v1/reports", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    # Without the key, the same body is refused now, and stores nothing.
+    before = await count_rows(harness, *REPORT_TABLES)
+    del headers["Idempotency-Key"]
+    refused = await harness.client.post("/api/v1/reports", json=body, headers=headers)
+    assert refused.status_code == 422
+    assert await count_rows(harness, *REPORT_TABLES) == before
+
+
+async def test_a_refused_request_leaves_its_key_unused(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    headers["Idempotency-Key"] = "fix-and-retry"
+    bad = report_body(material="plastic")  # not one of open_burning's materials
+    refused = await harness.client.post("/api/v1/reports", json=bad, headers=headers)
+    assert refused.status_code == 422
+    assert (await count_rows(harness, "idempotency_keys"))["idempotency_keys"] == 0
+    fixed = await harness.client.post("/api/v1/reports", json=report_body(), headers=headers)
+    assert fixed.status_code == 201, fixed.text
+    assert "idempotent-replayed" not in fixed.headers
+
+
 async def test_keys_belong_to_their_caller(harness: Harness) -> None:
     await load_grid(harness)
     one = bearer(harness, await make_user(harness, "grid_worker", username="one"))
