@@ -26,6 +26,7 @@ from app.spatial.sqlite import register_functions
 metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
+_WRITER = "burnban_writer"  # a connection's turn in the WriterQueue, while it holds it
 # Pages are read through a memory map: no copy into each connection's page cache, which
 # SQLite empties whenever another connection has written since.
 _MMAP_BYTES = 1 << 30
@@ -37,7 +38,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             url, async_creator=dbsqlite.connector(url.database or ":memory:")
         )
-        _tune_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _tune_sqlite(engine, settings.sqlite_busy_timeout_ms, url.database or ":memory:")
         return engine
     return create_async_engine(
         url,
@@ -48,7 +49,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     )
 
 
-def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, path: str) -> None:
     """WAL, a busy timeout, foreign keys, and transactions begun by us.
 
     pysqlite's own transaction handling is off (app/dbsqlite.py) and we begin transactions
@@ -57,6 +58,8 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     its first write or locking read: so it holds the lock for its writes only, and never fails
     with "database is locked" for having read before another writer committed.
     """
+
+    queue = None if path == ":memory:" else dbsqlite.WriterQueue(path)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -81,7 +84,14 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             and dbsqlite.takes_write_lock(statement)
             and not dbsqlite.in_transaction(conn)
         ):
+            if queue is not None and _WRITER not in conn.connection.info:
+                conn.connection.info[_WRITER] = queue.acquire(busy_timeout_ms / 1000)
             dbsqlite.begin_immediate(conn, busy_timeout_ms / 1000)
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and _WRITER in record.info:  # the unit of work is over
+            dbsqlite.WriterQueue.release(record.info.pop(_WRITER))
 
 
 class Database:
