@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,7 +26,7 @@ from app.spatial.sqlite import register_functions
 metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
-_WRITER = "burnban_writer"  # a connection's turn in the WriterQueue, while it holds it
+_WRITER = "burnban_writer"  # the connection holds its process's turn to write
 # Pages are read through a memory map: no copy into each connection's page cache, which
 # SQLite empties whenever another connection has written since.
 _MMAP_BYTES = 1 << 30
@@ -38,7 +38,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             url, async_creator=dbsqlite.connector(url.database or ":memory:")
         )
-        _tune_sqlite(engine, settings.sqlite_busy_timeout_ms, url.database or ":memory:")
+        _tune_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         url,
@@ -49,7 +49,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     )
 
 
-def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, path: str) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """WAL, a busy timeout, foreign keys, and transactions begun by us.
 
     pysqlite's own transaction handling is off (app/dbsqlite.py) and we begin transactions
@@ -59,7 +59,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, path: str) -> None:
     with "database is locked" for having read before another writer committed.
     """
 
-    queue = None if path == ":memory:" else dbsqlite.WriterQueue(path)
+    writers = asyncio.Lock()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -84,14 +84,15 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, path: str) -> None:
             and dbsqlite.takes_write_lock(statement)
             and not dbsqlite.in_transaction(conn)
         ):
-            if queue is not None and _WRITER not in conn.connection.info:
-                conn.connection.info[_WRITER] = queue.acquire(busy_timeout_ms / 1000)
+            if _WRITER not in conn.connection.info:  # this process's writers take turns
+                await_(writers.acquire())
+                conn.connection.info[_WRITER] = True
             dbsqlite.begin_immediate(conn, busy_timeout_ms / 1000)
 
     @event.listens_for(engine.sync_engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and _WRITER in record.info:  # the unit of work is over
-            dbsqlite.WriterQueue.release(record.info.pop(_WRITER))
+        if record is not None and record.info.pop(_WRITER, False):  # the unit is over
+            writers.release()
 
 
 class Database:
@@ -104,8 +105,6 @@ class Database:
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        # SQLite has one writer at a time: this process's writers queue here, not in SQLite.
-        self._writers = asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         if connection is not None:
             # Tests: every unit of work is a savepoint inside the test's rolled-back transaction.
             shared = async_sessionmaker(
@@ -127,7 +126,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A unit of work that commits when the block ends without error."""
-        async with self._writers, self._write() as session:
+        async with self._write() as session:
             try:
                 yield session
                 await session.commit()
@@ -149,7 +148,7 @@ class Database:
             async with self.engine.connect() as conn:
                 yield await conn.execution_options(isolation_level="AUTOCOMMIT")
         else:  # a bare connection: a session would cost more than the counting
-            async with self._writers, self._write_engine.connect() as conn:
+            async with self._write_engine.connect() as conn:
                 yield conn
                 await conn.commit()
 

@@ -8,16 +8,14 @@ drives them unchanged) but run each call on the event loop's thread at once.
 Nothing may then wait inside SQLite: a writer that finds another process holding the write
 lock would freeze the event loop for the busy timeout. So `BEGIN IMMEDIATE` is tried without
 a busy timeout and retried after an `asyncio.sleep` until the configured timeout has passed
-(`begin_immediate`), and the writers of one process queue on an asyncio lock
-(`Database.write`) instead of on SQLite. In WAL mode readers never wait for writers.
-A write unit begins its transaction at its first write or locking read (`app/db.py`).
+(`begin_immediate`), and the writers of one process queue on an asyncio lock instead of on
+SQLite. In WAL mode readers never wait for writers. A write unit takes both locks at its
+first write or locking read (`app/db.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -29,8 +27,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util.concurrency import await_
 
-_FIRST_WAIT_S = 0.0005
-_MAX_WAIT_S = 0.02
+_FIRST_WAIT_S = 0.0002
+_MAX_WAIT_S = 0.001
 
 
 class _Inline:
@@ -69,50 +67,13 @@ def connector(path: str) -> Callable[[], InlineConnection]:
     return connect
 
 
-class WriterQueue:
-    """The processes' queue for SQLite's one write lock: an flock on a file beside the database.
-
-    Polling BEGIN IMMEDIATE leaves the lock idle between tries, and the process that just
-    let it go takes it straight back for its next request while the other sleeps: one API
-    process does nearly all the writing and the other's clients wait. The kernel instead
-    wakes a waiter as soon as the lock is let go. Held from the first write of a unit of work
-    until its connection goes back to the pool.
-    """
-
-    def __init__(self, database_path: str) -> None:
-        self.path = database_path + "-writers"
-
-    def acquire(self, timeout_s: float) -> int:
-        """Wait for our turn (in a thread when another process has it); the lock's handle."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            pass
-        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
-        try:
-            await_(asyncio.wait_for(asyncio.shield(waiting), timeout_s))
-        except BaseException as error:
-            # Given up: the thread still waits; when it gets the lock, it lets it go.
-            waiting.add_done_callback(lambda _: os.close(fd))
-            if isinstance(error, TimeoutError):  # what SQLite's own busy timeout says
-                locked = sqlite3.OperationalError("database is locked")
-                raise exc.OperationalError("BEGIN IMMEDIATE", None, locked) from None
-            raise
-        return fd
-
-    @staticmethod
-    def release(fd: int) -> None:
-        os.close(fd)  # closing the file lets its lock go
-
-
 def begin_immediate(conn: Connection, timeout_s: float) -> None:
     """BEGIN IMMEDIATE, waiting for another process's write to end without blocking the loop.
 
-    Runs inside SQLAlchemy's greenlet (an engine event), so it can await a sleep. Writers of
-    burnban queue on `WriterQueue` first; this retry is for anyone else writing (a sqlite3
-    shell, a backup).
+    Runs inside SQLAlchemy's greenlet (an engine event), so it can await a sleep. The tries
+    are close together: the lock must not sit idle between them while the process that let
+    it go comes back for its next request (one process would then do nearly all the writing
+    while the others' clients wait). A process has one writer trying at a time (app/db.py).
     """
     deadline = time.monotonic() + timeout_s
     wait = _FIRST_WAIT_S
