@@ -40,9 +40,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Table, func, select
+from sqlalchemy import Column, Table, bindparam, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
@@ -62,7 +62,7 @@ from app.stats.schemas import (
     SeriesPoint,
     StatsCell,
 )
-from app.stats.sql import Interval, StatsSql
+from app.stats.sql import Duration, Interval, StatsSql
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 REPORTS: Table = Report.__table__  # type: ignore[attr-defined]
@@ -107,12 +107,15 @@ async def scorecard(
     opened = _in_period(INCIDENTS.c.opened_at, period)
 
     groups = list(await conn.execute(_grouped_counts(under, child, opened)))
+    total = _Sums.of(groups)
+    for statement in sql.before_percentiles():
+        await conn.execute(statement)
+    ack_median, ack_p90, res_median, res_p90 = (
+        await conn.execute(_durations(sql, under & opened, total))
+    ).one()
     overdue = {
         row[0]: int(row[1]) for row in await conn.execute(_overdue_open(under, child, period, now))
     }
-    ack_median, ack_p90, res_median, res_p90 = (
-        await conn.execute(_durations(sql, under, opened))
-    ).one()
     reports = (
         await conn.execute(
             select(func.count())
@@ -129,7 +132,6 @@ async def scorecard(
     )
     categories = list((await conn.execute(select(CATEGORIES.c.code))).scalars())
 
-    total = _Sums.of(groups)
     by_child = {code: _Sums.of(row for row in groups if row.child == code) for code, _ in children}
     return Scorecard(
         cell=StatsCell(code=cell.code, name=cell.name, level=cell.level),
@@ -193,7 +195,14 @@ def _in_period(column: Column[datetime], period: Period) -> ColumnElement[bool]:
 def _grouped_counts(
     under: ColumnElement[bool], child: Column[str], opened: ColumnElement[bool]
 ) -> Any:
-    """The period's incidents grouped by child cell and category: one scan of the index range."""
+    """The period's incidents grouped by category and child cell: one pass over the period.
+
+    Category first, because SQLite then reads the period as one range of an index on (cell,
+    opened_at) — for a district ix_incidents_district_scorecard, which holds every column used
+    here; grouped by child first, it rather skip-scans the child level's index, fetching every
+    child's rows from all over the table. PostgreSQL hashes either way. The counts of
+    acknowledged and resolved incidents tell SQLite's percentiles how many values there are
+    (see app/stats/sql.py)."""
     c = INCIDENTS.c
     closed = c.status == "closed"
     return (
@@ -209,39 +218,43 @@ def _grouped_counts(
             func.coalesce(
                 func.sum(c.penalty_amount_yuan).filter(c.penalty_kind == "fine"), 0
             ).label("fine_yuan"),
+            func.count(c.acknowledged_at).label("acknowledged"),
+            func.count(c.resolved_at).label("resolved"),
         )
         .where(under, opened)
-        .group_by(child, c.category)
+        .group_by(c.category, child)
     )
 
 
 def _overdue_open(
     under: ColumnElement[bool], child: Column[str], period: Period, now: datetime
 ) -> Any:
+    """Read from the partial index ix_incidents_working_due alone (see app/incidents/models.py).
+    The states are written into the SQL, not bound: a planner proves that the query implies the
+    index's predicate only from constants (PostgreSQL's generic plans of prepared statements,
+    SQLite before it re-prepares with the bound values)."""
     c = INCIDENTS.c
+    working: BindParameter[list[str]] = bindparam(
+        "working", list(WORKING_STATUSES), expanding=True, literal_execute=True
+    )
     return (
         select(child, func.count())
-        .where(
-            under,
-            c.opened_at < period.end,
-            c.status.in_(WORKING_STATUSES),
-            c.due_at < now,
-        )
+        .where(under, c.opened_at < period.end, c.status.in_(working), c.due_at < now)
         .group_by(child)
     )
 
 
-def _durations(sql: StatsSql, under: ColumnElement[bool], opened: ColumnElement[bool]) -> Any:
+def _durations(sql: StatsSql, period_incidents: ColumnElement[bool], total: _Sums) -> Any:
     c = INCIDENTS.c
-    values = (
-        select(
-            sql.seconds_between(c.acknowledged_at, c.opened_at).label("acknowledge"),
-            sql.seconds_between(c.resolved_at, c.opened_at).label("resolve"),
-        )
-        .where(under, opened)
-        .subquery("durations")
+    return sql.duration_percentiles(
+        INCIDENTS,
+        period_incidents,
+        [
+            Duration(c.acknowledged_at, c.opened_at, total.acknowledged),
+            Duration(c.resolved_at, c.opened_at, total.resolved),
+        ],
+        _FRACTIONS,
     )
-    return sql.percentiles(values, ("acknowledge", "resolve"), _FRACTIONS)
 
 
 async def _series(conn: Any, sql: StatsSql, cell: Cell, period: Period) -> list[SeriesPoint]:
@@ -294,6 +307,7 @@ class _Sums:
 
     def __init__(self) -> None:
         self.incidents = self.on_time = self.rework = self.warnings = self.fines = 0
+        self.acknowledged = self.resolved = 0  # incidents with the time recorded
         self.fine_yuan = Decimal(0)
         self.by_status: dict[str, int] = {}
         self.by_category: dict[str, int] = {}
@@ -307,6 +321,8 @@ class _Sums:
             sums.rework += int(row.rework)
             sums.warnings += row.warnings
             sums.fines += row.fines
+            sums.acknowledged += row.acknowledged
+            sums.resolved += row.resolved
             sums.fine_yuan += Decimal(str(row.fine_yuan))
             sums.by_category[row.category] = sums.by_category.get(row.category, 0) + row.incidents
             for status in STATUSES:
