@@ -27,9 +27,6 @@ metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
 _WRITER = "burnban_writer"  # the connection holds its process's turn to write
-# Pages are read through a memory map: no copy into each connection's page cache, which
-# SQLite empties whenever another connection has written since.
-_MMAP_BYTES = 1 << 30
 
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
@@ -68,7 +65,6 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         cursor.close()
         register_functions(dbapi_connection)
 

@@ -30,8 +30,9 @@ _KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 
 
-async def fan_out(db: Database, now: datetime, batch: int) -> int:
-    """Expand the next `batch` outbox events; how many deliveries were made.
+async def fan_out(db: Database, now: datetime, batch: int) -> tuple[int, int]:
+    """Expand the next `batch` outbox events: how many events were read, how many deliveries
+    they made (none when no subscription matches them).
 
     The cursor row is locked for the transaction, so concurrent workers take turns, and it
     moves in the same transaction as the deliveries it accounts for.
@@ -51,7 +52,7 @@ async def fan_out(db: Database, now: datetime, batch: int) -> int:
             query = query.where(_OUTBOX.c.id <= horizon)
         events = list(await conn.execute(query))
         if not events:
-            return 0
+            return 0, 0
         subscriptions = list(
             await conn.execute(
                 select(_SUBSCRIPTIONS)
@@ -74,7 +75,7 @@ async def fan_out(db: Database, now: datetime, batch: int) -> int:
             .where(_CURSORS.c.name == FANOUT_CURSOR)
             .values(last_event_id=events[-1].id)
         )
-        return len(rows)
+        return len(events), len(rows)
 
 
 async def _incident_cells(conn: Any, incident_ids: set[str]) -> dict[str, set[str]]:

@@ -71,6 +71,7 @@ class WorkerOptions:
 
 @dataclass
 class DispatchCounts:
+    scanned: int = 0  # outbox events read by the fan-out, subscribed to or not
     fanned_out: int = 0
     claimed: int = 0
     succeeded: int = 0
@@ -80,7 +81,7 @@ class DispatchCounts:
 
     @property
     def busy(self) -> bool:
-        return bool(self.fanned_out or self.claimed)
+        return bool(self.scanned or self.claimed)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ async def dispatch_once(
     """One round: fan out new events, claim what is due, send it all at once, record it."""
     options = options or WorkerOptions()
     counts = DispatchCounts()
-    counts.fanned_out = await fanout.fan_out(db, clock.now(), options.batch)
+    counts.scanned, counts.fanned_out = await fanout.fan_out(db, clock.now(), options.batch)
     claimed = await claim_due(db, clock.now(), options.batch, options.lease)
     counts.claimed = len(claimed)
     if claimed:
@@ -337,7 +338,7 @@ async def run(
             except Exception:  # noqa: BLE001 - a database blip must not end the worker
                 log.exception("webhook_dispatch_failed")
                 counts = DispatchCounts()
-            if counts.claimed or counts.fanned_out:
+            if counts.busy:  # more may be waiting: no pause (events nobody subscribed to too)
                 log.info("webhook_dispatch", **vars(counts))
                 continue
             try:

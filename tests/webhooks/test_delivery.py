@@ -268,3 +268,23 @@ async def test_a_deleted_subscription_gets_nothing_more(
         await h.client.delete(f"/api/v1/webhooks/{hook['id']}", headers=key)
         await drain(h, http)
     assert receiver.received == []
+
+
+async def test_events_nobody_subscribed_to_keep_the_worker_going(
+    harness: Harness, http: httpx.AsyncClient
+) -> None:
+    """A round that read events but delivered none is not idle: the worker goes straight on
+    (instead of waiting its poll interval per batch while a subscribed event waits behind)."""
+    h = harness
+    with receiving() as receiver:
+        await subscribe(h, receiver.url(), ["incident.updated"])
+        reporter = Reporter(h)
+        for i in range(3):  # incident.created and report.created each: nobody wants them
+            await reporter.report(120.01 + 0.03 * i, 30.02)
+        options = replace(OPTIONS, batch=4)
+        first = await dispatch_once(h.db, h.clock, http, options)
+        assert (first.scanned, first.fanned_out, first.busy) == (4, 0, True)
+        await drain(h, http, options)
+        await reporter.report(120.0101, 30.02)  # joins the first incident: incident.updated
+        assert (await drain(h, http, options)).succeeded == 1
+    assert [r.json()["type"] for r in receiver.received] == ["incident.updated"]
