@@ -23,16 +23,21 @@ def _log(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("command", nargs="?", choices=("run", "growth"), default="run")
-    parser.add_argument("--quick", action="store_true", help="CI-sized: small grid, 3 s loads")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: small grid, 1.5 s loads")
     parser.add_argument("--villages", type=int, help="grid size (default 100000; quick 1000)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--concurrency", type=int, default=50, help="client connections")
-    parser.add_argument("--duration", type=float, help="seconds measured (default 10; quick 3)")
+    parser.add_argument("--duration", type=float, help="seconds measured (default 10; quick 1.5)")
     parser.add_argument(
         "--warmup", type=float, help="seconds before measuring (default 2; quick 0.5)"
     )
     parser.add_argument(
-        "--incidents", type=int, help="incidents bulk-loaded (default 1000000; quick 20000)"
+        "--incidents", type=int, help="incidents bulk-loaded (default 1000000; quick 10000)"
+    )
+    parser.add_argument(
+        "--webhook-reports",
+        type=int,
+        help="most reports posted for the webhook backlog (default 2000; quick 300)",
     )
     parser.add_argument("--db", default=",".join(DATABASES), help="sqlite,postgis")
     parser.add_argument(
@@ -49,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         concurrency=args.concurrency,
         warmup=args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0),
-        duration=args.duration if args.duration is not None else (3.0 if args.quick else 10.0),
-        incidents=args.incidents or (20_000 if args.quick else 1_000_000),
+        duration=args.duration if args.duration is not None else (1.5 if args.quick else 10.0),
+        incidents=args.incidents or (10_000 if args.quick else 1_000_000),
+        webhook_reports=args.webhook_reports or (300 if args.quick else 2_000),
     )
     kinds = [k for k in args.db.split(",") if k]
     names = [n for n in args.workloads.split(",") if n]

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -46,6 +48,7 @@ class BenchDatabase:
     url: str
     workdir: Path
     timings: dict[str, float] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # what could not be prepared, and why
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -57,6 +60,10 @@ class BenchDatabase:
             BURNBAN_MEDIA_DIR=str(self.workdir / "media"),
             # 50 clients behind one API key would be throttled at the default 120 writes/min.
             BURNBAN_RATE_LIMIT_WRITES="1000000000",
+            # Webhooks go to the bench's receiver on 127.0.0.1, and only `burnban worker`
+            # delivers them (SQLite's default would also deliver inside `burnban serve`).
+            BURNBAN_WEBHOOK_ALLOW_PRIVATE="true",
+            BURNBAN_RUN_WORKER_IN_PROCESS="false",
         )
         return env
 
@@ -67,7 +74,8 @@ class Credentials:
 
     worker: str
     supervisor: str
-    api_key: str
+    api_key: str  # reports:write
+    webhook_key: str  # webhooks:manage
 
 
 def _pg_url(database: str) -> str:
@@ -100,16 +108,32 @@ def drop_database(db: BenchDatabase) -> None:
 
 def cli(db: BenchDatabase, *args: str) -> str:
     """Run `burnban ARGS` against the database; its output, or an error with its stderr."""
-    done = subprocess.run(
-        [BURNBAN, *args], env=db.env(), cwd=db.workdir, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"burnban {' '.join(args[:2])} failed:\n{done.stderr[-3000:]}")
-    return done.stdout + done.stderr
+    return clis(db, args)[0]
+
+
+def clis(db: BenchDatabase, *commands: Sequence[str]) -> list[str]:
+    """Run several `burnban` commands side by side (each is mostly a second of imports);
+    their outputs, or an error with the stderr of the first that failed."""
+    processes = [
+        subprocess.Popen(
+            [BURNBAN, *args],
+            env=db.env(),
+            cwd=db.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in commands
+    ]
+    outputs = [process.communicate() for process in processes]
+    for args, process, (_, stderr) in zip(commands, processes, outputs, strict=True):
+        if process.returncode != 0:
+            raise RuntimeError(f"burnban {' '.join(args[:2])} failed:\n{stderr[-3000:]}")
+    return [stdout + stderr for stdout, stderr in outputs]
 
 
 def provision(db: BenchDatabase, grid: BenchGrid, log: Callable[[str], None]) -> Credentials:
-    """Migrate, import the grid, create the bench table, two users and an API key."""
+    """Migrate, import the grid, create the bench table, two users and two API keys."""
     started = time.perf_counter()
     cli(db, "db", "upgrade")
     db.timings["db_upgrade_s"] = time.perf_counter() - started
@@ -122,15 +146,24 @@ def provision(db: BenchDatabase, grid: BenchGrid, log: Callable[[str], None]) ->
         log(f"    {line}")
     create_bench_table(db)
     village = f"{grid.townships[0]}001"
-    cli(db, "users", "create", "bench-worker", "--role", "grid_worker", "--cell", village,
-        "--password", PASSWORD)  # fmt: skip
-    cli(db, "users", "create", "bench-supervisor", "--role", "supervisor", "--cell",
-        grid.district, "--password", PASSWORD)  # fmt: skip
-    output = cli(db, "apikeys", "create", "bench", "--scope", "reports:write")
+    *_, reports_key, webhooks_key = clis(
+        db,
+        ("users", "create", "bench-worker", "--role", "grid_worker", "--cell", village,
+         "--password", PASSWORD),
+        ("users", "create", "bench-supervisor", "--role", "supervisor", "--cell",
+         grid.district, "--password", PASSWORD),
+        ("apikeys", "create", "bench", "--scope", "reports:write"),
+        ("apikeys", "create", "bench-webhooks", "--scope", "webhooks:manage"),
+    )  # fmt: skip
+    return Credentials("bench-worker", "bench-supervisor", _key(reports_key), _key(webhooks_key))
+
+
+def _key(output: str) -> str:
+    """The key printed by `burnban apikeys create`."""
     match = re.search(r"API key \S+ \([^)]*\): (\S+)", output)
     if match is None:
         raise RuntimeError(f"no key in the output of burnban apikeys create: {output!r}")
-    return Credentials("bench-worker", "bench-supervisor", match.group(1))
+    return match.group(1)
 
 
 def create_bench_table(db: BenchDatabase) -> None:
@@ -145,20 +178,35 @@ def create_bench_table(db: BenchDatabase) -> None:
 def has_table(db: BenchDatabase, table: str) -> bool:
     """Whether the migrated schema has `table` (features other engineers are still building)."""
     if db.kind == "sqlite":
-        with sqlite3.connect(db.url.removeprefix("sqlite:///")) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-            ).fetchone()
-        return row is not None
+        found = fetch(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table)
+    else:
+        found = fetch(db, "SELECT 1 WHERE to_regclass(?) IS NOT NULL", table)
+    return bool(found)
 
-    async def check() -> bool:
+
+def fetch(db: BenchDatabase, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of one query, `?` placeholders on both databases (times: see `epoch`)."""
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(query, params).fetchall()
+    pieces = query.split("?")
+    numbered = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+
+    async def run() -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(db.url)
         try:
-            return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
+            return [tuple(row) for row in await conn.fetch(numbered, *params)]
         finally:
             await conn.close()
 
-    return asyncio.run(check())
+    return asyncio.run(run())
+
+
+def epoch(value: datetime | str) -> float:
+    """A stored UTC time as seconds since the epoch (SQLite gives the text SQLAlchemy wrote)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 def versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -48,10 +49,13 @@ class LoadResult:
 class _Run:
     """Shared state of one load run: the request source and what was measured."""
 
-    def __init__(self, factory: RequestFactory) -> None:
+    def __init__(self, factory: RequestFactory, max_requests: int | None = None) -> None:
         self.factory = factory
+        self.max_requests = max_requests
+        self.sent = 0
         self.measuring = False
         self.stopping = False
+        self.enough = asyncio.Event()  # max_requests were sent
         self.latencies: list[float] = []
         self.statuses: Counter[int] = Counter()
         self.errors = 0
@@ -90,9 +94,12 @@ class _Connection(asyncio.Protocol):
 
     def _send(self) -> None:
         assert self.transport is not None
-        if self.run.stopping:
+        if self.run.stopping or self.run.enough.is_set():
             self.transport.close()
             return
+        self.run.sent += 1
+        if self.run.sent == self.run.max_requests:
+            self.run.enough.set()
         request = self.run.factory()
         self.body.clear()
         self.started = time.perf_counter()
@@ -115,32 +122,49 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.run.open -= 1
-        if not self.run.stopping:
+        if not (self.run.stopping or self.run.enough.is_set()):
             self.run.error(f"connection lost: {exc!r}")
         if self.run.open == 0:
             self.run.all_closed.set()
 
 
 async def run_load(
-    target: Target, workload: str, concurrency: int, warmup: float, duration: float
+    target: Target,
+    workload: str,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    max_requests: int | None = None,
 ) -> LoadResult:
-    """Drive `workload` at `target` with `concurrency` connections; measure for `duration` s."""
-    run = _Run(request_factory(workload, target))
+    """Drive `workload` at `target` with `concurrency` connections; measure for `duration` s,
+    or until `max_requests` have been sent (warm-up included)."""
+    run = _Run(request_factory(workload, target), max_requests)
     loop = asyncio.get_running_loop()
     for _ in range(concurrency):
         await loop.create_connection(lambda: _Connection(run), target.host, target.port)
     await asyncio.sleep(warmup)
     run.measuring = True
     started = time.perf_counter()
-    await asyncio.sleep(duration)
+    try:
+        await asyncio.wait_for(run.enough.wait(), duration)
+    except TimeoutError:
+        pass
+    if run.enough.is_set():  # the answers to the last requests sent count too
+        await _all_closed(run)
     run.measuring = False
     elapsed = time.perf_counter() - started
     run.stopping = True
+    await _all_closed(run)
+    return _summary(run, elapsed)
+
+
+async def _all_closed(run: _Run) -> None:
+    if run.all_closed.is_set():
+        return
     try:
         await asyncio.wait_for(run.all_closed.wait(), timeout=30)
     except TimeoutError:
         run.error("connections still busy 30 s after the end of the run")
-    return _summary(run, elapsed)
 
 
 def _summary(run: _Run, elapsed: float) -> LoadResult:
@@ -160,6 +184,40 @@ def _summary(run: _Run, elapsed: float) -> LoadResult:
     )
 
 
+def launch(
+    workdir: Path,
+    tag: str,
+    target: Target,
+    workload: str,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    max_requests: int | None = None,
+) -> dict[str, Any]:
+    """Run the load generator in its own process (so that it never measures itself); its
+    LoadResult as a dict. RuntimeError when it fails."""
+    spec = {
+        "target": asdict(target),
+        "workload": workload,
+        "concurrency": concurrency,
+        "warmup": warmup,
+        "duration": duration,
+        "max_requests": max_requests,
+    }
+    spec_path, result_path = workdir / f"spec-{tag}.json", workdir / f"result-{tag}.json"
+    spec_path.write_text(json.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator exited {done.returncode}: {done.stderr[-500:]}")
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    return result
+
+
 def main(argv: list[str]) -> None:
     spec: dict[str, Any] = json.loads(Path(argv[0]).read_text())
     import uvloop
@@ -171,6 +229,7 @@ def main(argv: list[str]) -> None:
             spec["concurrency"],
             spec["warmup"],
             spec["duration"],
+            spec.get("max_requests"),
         )
     )
     Path(argv[1]).write_text(json.dumps(asdict(result)))

@@ -18,7 +18,7 @@ from bench.runner import DatabaseRun, Row
 
 RESULTS_DIR = Path(__file__).parent / "results"
 _HEADER = (
-    f"{'workload':<14}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    f"{'workload':<16}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
     f"{'errors':>7}{'RSS MB':>8}  {'ratio':<16}goals"
 )
 
@@ -62,13 +62,13 @@ def machine() -> dict[str, Any]:
 
 def _row_line(row: Row) -> str:
     if not row.load:
-        return f"{row.workload:<14}  {row.status}"
+        return f"{row.workload:<16}  {row.status}"
     load = row.load
     ratio = "" if row.ratio is None else f"{row.ratio:.2f} × {row.baseline}"
     goals = ", ".join(f"{g['goal']}: {'pass' if g['passed'] else 'FAIL'}" for g in row.goals)
     errors = str(load["errors"]) if load["errors"] == 0 else f"{load['errors']} !!"
     return (
-        f"{row.workload:<14}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
+        f"{row.workload:<16}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
         f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}  "
         f"{ratio:<16}{goals}"
     )
@@ -82,6 +82,21 @@ def table(run: DatabaseRun, workers: int) -> str:
         _HEADER,
         *(_row_line(row) for row in run.rows),
     ]
+    webhook_rows = [row for row in run.rows if "events" in row.load]
+    if webhook_rows:
+        lines.append(
+            "   webhooks rows: req/s = events delivered a second, p50-p99 = ms from an event's "
+            "creation to its receipt, RSS = `burnban worker`"
+        )
+    for row in webhook_rows:
+        load = row.load
+        lines.append(
+            f"   {row.workload}: {load['delivered']:,}/{load['events']:,} events delivered, from "
+            f"{load['reports']:,} reports posted at {load['posting']['throughput']:.0f}/s; "
+            f"{load['duplicates']} duplicates, {load['missing']} missing, "
+            f"{load['signatures_checked'] - load['bad_signatures']}/"
+            f"{load['signatures_checked']} signatures good"
+        )
     for row in run.rows:
         for sample in row.load.get("error_samples", []):
             lines.append(f"   {row.workload} error: {sample}")

@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx
 
-from bench import database, incidents
+from bench import database, incidents, loadgen, webhooks
 from bench.grid import BenchGrid
 from bench.server import ROOT, RssSampler, Server, running
-from bench.workloads import BY_NAME, Target, Workload, report_body, scorecard_path
+from bench.workloads import BY_NAME, WORKLOADS, Target, Workload, report_body, scorecard_path
 
 Log = Callable[[str], None]
 NOT_AVAILABLE = "not available yet"
+OPERATIONS = 5000  # locations timed by the "operation" driver
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Settings:
     warmup: float
     duration: float
     incidents: int = 1_000_000
+    webhook_reports: int = 2_000  # the most reports posted for the webhook backlog
 
 
 @dataclass
@@ -69,10 +71,11 @@ class DatabaseRun:
 def run_database(
     kind: str, grid: BenchGrid, names: Sequence[str], settings: Settings, log: Log
 ) -> DatabaseRun:
-    """Every workload in `names` against a fresh `kind` database holding `grid`."""
+    """Every workload in `names` against a fresh `kind` database holding `grid`, in the order
+    of WORKLOADS (which is also the table's)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"burnban-bench-{kind}-"))
     db = database.create_database(kind, workdir)
-    rows: dict[str, Row] = {}
+    rows: list[Row] = []
     try:
         credentials = database.provision(db, grid, log)
         target = Target(
@@ -80,21 +83,18 @@ def run_database(
             district=grid.district,
         )  # fmt: skip
         for server_kind in ("baseline", "product"):
-            chosen = [BY_NAME[n] for n in names if BY_NAME[n].server == server_kind]
+            chosen = [w for w in WORKLOADS if w.name in names and w.server == server_kind]
             if not chosen:
                 continue
             with running(server_kind, db, settings.workers) as server:
                 aimed = _aim(target, server, credentials if server_kind == "product" else None)
                 for workload in chosen:
-                    rows[workload.name] = _run_workload(
-                        workload, aimed, server, db, grid, settings, log
-                    )
+                    rows.append(_run_workload(workload, aimed, server, db, grid, settings, log))
     finally:
         database.drop_database(db)
         shutil.rmtree(workdir, ignore_errors=True)
-    ordered = [rows[n] for n in names if n in rows]
-    _judge(ordered, kind)
-    return DatabaseRun(kind, grid.villages, db.timings, ordered)
+    _judge(rows, kind)
+    return DatabaseRun(kind, grid.villages, db.timings, rows)
 
 
 def _aim(target: Target, server: Server, credentials: database.Credentials | None) -> Target:
@@ -105,6 +105,7 @@ def _aim(target: Target, server: Server, credentials: database.Credentials | Non
             "worker_token": _login(server, credentials.worker),
             "supervisor_token": _login(server, credentials.supervisor),
             "api_key": credentials.api_key,
+            "webhook_key": credentials.webhook_key,
         }
     return Target(**values)
 
@@ -132,7 +133,8 @@ def _missing(
     settings: Settings,
     log: Log,
 ) -> str | None:
-    """Why the workload cannot run yet (its endpoint or tables are not built), or None."""
+    """Why the workload cannot run yet (its endpoint or tables are not built), or None.
+    RuntimeError when what it needs could not be prepared."""
     if workload.needs == "reports":
         answer = httpx.post(
             server.base_url + "/api/v1/reports",
@@ -141,24 +143,69 @@ def _missing(
         )
         if answer.status_code in (404, 405):
             return "no POST /api/v1/reports"
-    if workload.needs == "incidents":
-        path = {
-            "incident-page": f"/api/v1/cells/{target.townships[0]}/incidents?limit=1",
-            "scorecard": scorecard_path(target.district),
-        }[workload.name]
+    if workload.needs == "webhooks":
         answer = httpx.get(
-            server.base_url + path, headers={"Authorization": f"Bearer {target.supervisor_token}"}
+            server.base_url + "/api/v1/webhooks", headers={"X-API-Key": target.webhook_key}
         )
+        if answer.status_code == 404:
+            return "no GET /api/v1/webhooks"
+    if workload.needs == "incidents":
+        path = _incidents_probe(workload.name, target)
+        answer = httpx.get(server.base_url + path, headers=_supervisor(target), timeout=60)
         if answer.status_code == 404:
             return f"no GET {path.split('?')[0]}"
         if not database.has_table(db, "incidents"):
             return "no incidents table"
-        if "incidents_load_s" not in db.timings:
-            log(f"{db.kind}: bulk-loading {settings.incidents:,} incidents")
-            started = time.perf_counter()
-            incidents.bulk_load(db, grid, settings.incidents)
-            db.timings["incidents_load_s"] = time.perf_counter() - started
+        _load_incidents(target, server, db, grid, settings.incidents, log)
     return None
+
+
+def _incidents_probe(name: str, target: Target) -> str:
+    if name == "scorecard":
+        return scorecard_path(target.district)
+    return f"/api/v1/cells/{target.townships[0]}/incidents?limit=50"
+
+
+def _supervisor(target: Target) -> dict[str, str]:
+    return {"Authorization": f"Bearer {target.supervisor_token}"}
+
+
+def _load_incidents(
+    target: Target,
+    server: Server,
+    db: database.BenchDatabase,
+    grid: BenchGrid,
+    count: int,
+    log: Log,
+) -> None:
+    """Bulk-load the incidents once per database, then check that the product sees them."""
+    if "incidents" in db.failed:
+        raise RuntimeError(db.failed["incidents"])
+    if "incidents_load_s" in db.timings:
+        return
+    log(f"{db.kind}: bulk-loading {count:,} incidents")
+    started = time.perf_counter()
+    try:
+        incidents.bulk_load(db, grid, count)
+        db.timings["incidents_load_s"] = time.perf_counter() - started
+        log(f"{db.kind}: loaded in {db.timings['incidents_load_s']:.1f}s")
+        page, card = (
+            httpx.get(
+                server.base_url + _incidents_probe(name, target),
+                headers=_supervisor(target),
+                timeout=60,
+            )
+            for name in ("incident-page", "scorecard")
+        )
+        if not page.is_success or not page.json()["items"]:
+            raise RuntimeError(f"the incident page is empty: {page.status_code} {page.text[:300]}")
+        if not card.is_success or not (card.json()["incidents"] and card.json()["reports"]):
+            raise RuntimeError(
+                f"the scorecard counts nothing: {card.status_code} {card.text[:300]}"
+            )
+    except Exception as exc:  # noqa: BLE001 - any failure fails the incident workloads, not the run
+        db.failed["incidents"] = f"loading {count:,} incidents: {type(exc).__name__}: {exc}"
+        raise RuntimeError(db.failed["incidents"]) from exc
 
 
 def _run_workload(
@@ -171,36 +218,54 @@ def _run_workload(
     log: Log,
 ) -> Row:
     row = Row(workload.name, workload.describe, "ok", baseline=workload.baseline)
-    missing = _missing(workload, target, server, db, grid, settings, log)
-    if missing is not None:
-        row.status = f"{NOT_AVAILABLE}: {missing}"
+    try:
+        missing = _missing(workload, target, server, db, grid, settings, log)
+        if missing is not None:
+            row.status = f"{NOT_AVAILABLE}: {missing}"
+            log(f"{db.kind}: {workload.name}: {row.status}")
+            return row
+        row.concurrency = workload.concurrency or settings.concurrency
+        if workload.driver == "webhooks":
+            posting = webhooks.Posting(settings.duration, settings.webhook_reports)
+            live = workload.concurrency == 1
+            outcome = webhooks.measure(
+                workload.name, live, row.concurrency, target, server, db, posting, log
+            )
+            row.load, row.rss_mb = outcome.load, outcome.rss_mb
+            return row
+        if workload.driver == "operation":
+            log(f"{db.kind}: {workload.name}: {OPERATIONS} calls in-process")
+            row.load = _operation(db, target)
+            return row
+        seconds = settings.duration
+        log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
+        with RssSampler(server.workers) as rss:
+            row.load = loadgen.launch(
+                db.workdir, workload.name, target, workload.name, row.concurrency,
+                settings.warmup, settings.duration,
+            )  # fmt: skip
+        row.rss_mb = rss.peak_mb
+    except Exception as exc:  # noqa: BLE001 - a failed workload is a row that says so
+        what = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+        row.status = f"failed: {what}"
         log(f"{db.kind}: {workload.name}: {row.status}")
-        return row
-    row.concurrency = workload.concurrency or settings.concurrency
-    spec = {
-        "target": asdict(target),
-        "workload": workload.name,
-        "concurrency": row.concurrency,
-        "warmup": settings.warmup,
-        "duration": settings.duration,
-    }
-    spec_path = db.workdir / f"spec-{workload.name}.json"
-    result_path = db.workdir / f"result-{workload.name}.json"
-    spec_path.write_text(json.dumps(spec))
-    log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {settings.duration:g}s")
-    with RssSampler(server) as rss:
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-    row.rss_mb = rss.peak_mb
-    if done.returncode != 0:
-        row.status = f"failed: load generator exited {done.returncode}: {done.stderr[-500:]}"
-        return row
-    row.load = json.loads(result_path.read_text())
     return row
+
+
+def _operation(db: database.BenchDatabase, target: Target) -> dict[str, Any]:
+    """bench/operation.py in a process configured like `burnban serve`."""
+    out = db.workdir / "result-operation.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.operation", target.points_path, str(OPERATIONS), str(out)],
+        env=db.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.operation exited {done.returncode}: {done.stderr[-500:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 def _judge(rows: list[Row], kind: str) -> None:

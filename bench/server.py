@@ -1,4 +1,5 @@
-"""Servers under test: started as users start them, watched for memory, stopped cleanly."""
+"""Servers and delivery workers under test: started as operators start them, watched for
+memory, stopped cleanly."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,7 +72,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the server was not ready in {READY_TIMEOUT_S:.0f}s")
+        raise RuntimeError(
+            f"the server was not ready in {READY_TIMEOUT_S:.0f}s:\n{self.log.read_text()[-3000:]}"
+        )
 
 
 @contextmanager
@@ -92,19 +95,69 @@ def running(kind: str, db: BenchDatabase, workers: int) -> Iterator[Server]:
         server.wait_ready()
         yield server
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+class Worker:
+    """A running `burnban worker` process."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.started_at = 0.0  # time.time() when it said it was delivering
+
+    def processes(self) -> list[psutil.Process]:
+        return [psutil.Process(self.process.pid)]
+
+    def wait_started(self) -> None:
+        """Until the worker prints its banner (after its imports, before its first round)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if b"delivering webhooks" in self.log.read_bytes():
+                self.started_at = time.time()
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"burnban worker exited early:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.01)
+        raise RuntimeError(f"burnban worker did not start in {READY_TIMEOUT_S:.0f}s")
+
+
+@contextmanager
+def delivering(db: BenchDatabase) -> Iterator[Worker]:
+    """`burnban worker` on `db`, started as operators start it; stopped with SIGINT after."""
+    log = db.workdir / f"worker-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [BURNBAN, "worker"],
+            env=db.env() | {"PYTHONUNBUFFERED": "1"},  # the banner reaches the log at once
+            cwd=db.workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Worker(process, log)
+    try:
+        worker.wait_started()
+        yield worker
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class RssSampler:
-    """The peak resident memory of each worker, sampled in a thread while a load runs."""
+    """The peak resident memory of each process, sampled in a thread while a load runs."""
 
-    def __init__(self, server: Server, interval: float = 0.2) -> None:
-        self.server = server
+    def __init__(
+        self, processes: Callable[[], list[psutil.Process]], interval: float = 0.2
+    ) -> None:
+        self.processes = processes
         self.interval = interval
         self.peak: dict[int, int] = {}
         self._stop = threading.Event()
@@ -119,7 +172,7 @@ class RssSampler:
         self._thread.join()
 
     def _sample(self) -> None:
-        workers = self.server.workers()
+        workers = self.processes()
         while True:
             for worker in workers:
                 try:
@@ -132,5 +185,5 @@ class RssSampler:
 
     @property
     def peak_mb(self) -> float:
-        """The largest peak among the workers, in MB."""
+        """The largest peak among the processes, in MB."""
         return max(self.peak.values(), default=0) / 1e6

@@ -2,8 +2,10 @@
 
 An entry says which server answers it (the product as `burnban serve` runs it, or the baseline
 app), how each request is built, which baseline its throughput is divided by, what must exist
-before it can run, and its goals (from DESIGN.md, Performance goals). This module is imported
-by the load-generator process too, so it imports nothing of the app.
+before it can run, and its goals (from DESIGN.md, Performance goals). The webhook workloads
+post reports with the `reports` requests and time their events' delivery instead
+(bench/webhooks.py). This module is imported by the load-generator process too, so it imports
+nothing of the app.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Target:
     worker_token: str = ""
     supervisor_token: str = ""
     api_key: str = ""
+    webhook_key: str = ""
     points_path: str = ""
     townships: list[str] = field(default_factory=list)
     district: str = ""
@@ -71,6 +74,10 @@ class Workload:
     goals: tuple[Goal, ...] = ()
     concurrency: int | None = None  # None: the run's --concurrency
     needs: str | None = None  # a feature probed first; "not available yet" when missing
+    # "loadgen": requests from the load generator, timed one by one; "webhooks": reports
+    # posted by it, their events delivered by `burnban worker` and timed (bench/webhooks.py);
+    # "operation": a service call timed in a process of its own (bench/operation.py).
+    driver: Literal["loadgen", "webhooks", "operation"] = "loadgen"
 
 
 RSS = Goal("rss_mb", 250.0)
@@ -95,10 +102,38 @@ WORKLOADS: tuple[Workload, ...] = (
         "locate-1",
         "product",
         "GET",
-        "locate with one client: the latency of one location",
+        "locate with one client: one location over HTTP (token, unit of work, JSON)",
         baseline="bare-1",
-        goals=(Goal("p99_ms", 1.0), RSS),
+        goals=(RSS,),
         concurrency=1,
+    ),
+    Workload(
+        "locate-op",
+        "product",
+        "-",
+        "the location itself (grid.service.locate in a begun unit of work), no HTTP",
+        goals=(Goal("p99_ms", 1.0),),
+        concurrency=1,
+        driver="operation",
+    ),
+    # Before `reports`: a worker first reads past every event already in the outbox, and it
+    # reads 50 a second when none of them is for a subscriber (see bench/README.md).
+    Workload(
+        "webhooks",
+        "product",
+        "POST",
+        "reports posted with no worker running, then `burnban worker` drains their events",
+        needs="webhooks",
+        driver="webhooks",
+    ),
+    Workload(
+        "webhooks-1",
+        "product",
+        "POST",
+        "`burnban worker` running while one client posts reports: a webhook's delay",
+        concurrency=1,
+        needs="webhooks",
+        driver="webhooks",
     ),
     Workload(
         "reports",
@@ -119,7 +154,17 @@ WORKLOADS: tuple[Workload, ...] = (
         "GET",
         "GET /api/v1/cells/{township}/incidents, first page, 1 000 000 incidents stored",
         baseline="bare",
+        goals=(RSS,),
+        needs="incidents",
+    ),
+    Workload(
+        "incident-page-1",
+        "product",
+        "GET",
+        "the incident page with one client: the latency of one page",
+        baseline="bare-1",
         goals=(Goal("p95_ms", 25.0), RSS),
+        concurrency=1,
         needs="incidents",
     ),
     Workload(
@@ -245,6 +290,7 @@ _FACTORIES: dict[str, Callable[[Target], RequestFactory]] = {
     "locate-1": _locate,
     "reports": _reports,
     "incident-page": _incident_page,
+    "incident-page-1": _incident_page,
     "scorecard": _scorecard,
 }
 
