@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -32,7 +33,16 @@ _LIVE_KEY = sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_cod
 )
 
 
-def principal_of(user: User) -> Principal:
+class _UserColumns(Protocol):
+    id: str
+    name: str
+    role: str
+    cell_code: str | None
+    agency_code: str | None
+
+
+def principal_of(user: _UserColumns) -> Principal:
+    """The principal of a user, or of a row of its columns."""
     return Principal(
         kind="user",
         id=user.id,
@@ -77,16 +87,7 @@ async def principal_from_token(
     # Every authenticated request runs these lookups: columns, not ORM objects.
     conn = await session.connection()
     row = (await conn.execute(_ACTIVE_USER, {"id": user_id})).first()
-    if row is None:
-        return None
-    return Principal(
-        kind="user",
-        id=row.id,
-        name=row.name,
-        role=row.role,
-        cell_code=row.cell_code,
-        agency_code=row.agency_code,
-    )
+    return None if row is None else principal_of(row)
 
 
 async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
