@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
-from app.spatial.store import OPEN_INCIDENT_EXCLUDED, CellBounds, Chain
+from app.spatial.store import OPEN_INCIDENT_STATUSES, CellBounds, Chain
 from geo.distance import bbox_around, haversine_m
 
 # The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
@@ -30,11 +30,11 @@ _TAKE_WRITE_LOCK = text("UPDATE case_counters SET last_seq = last_seq WHERE 0")
 
 _OPEN_INCIDENTS_IN_BOX = text(
     "SELECT id, lon, lat, opened_at FROM incidents "
-    "WHERE category = :category AND status NOT IN :excluded "
+    "WHERE category = :category AND status IN :open "
     "AND last_observed_at BETWEEN :seen_from AND :seen_until "
     "AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat"
 ).bindparams(
-    bindparam("excluded", expanding=True),
+    bindparam("open", expanding=True),
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
 )
@@ -96,7 +96,7 @@ class SqliteStore:
             _OPEN_INCIDENTS_IN_BOX,
             {
                 "category": category,
-                "excluded": list(OPEN_INCIDENT_EXCLUDED),
+                "open": list(OPEN_INCIDENT_STATUSES),
                 "seen_from": seen_from,
                 "seen_until": seen_until,
                 "min_lon": min_lon,

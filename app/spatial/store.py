@@ -15,7 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from geo.distance import bbox_around, metres_to_degrees
 
-OPEN_INCIDENT_EXCLUDED = ("closed", "rejected")
+# Every status but closed and rejected, spelled out: `status IN (…)` lets the merge query
+# search (category, status, last_observed_at) for the time window, where `NOT IN` read every
+# incident of the category (0.85 ms at 1 300 incidents, growing with the table).
+OPEN_INCIDENT_STATUSES = ("dispatched", "acknowledged", "on_site", "resolved")
 # Lock tiles are at least this many degrees wide (about 1 km), and never narrower than the
 # radius, so that a merge locks a handful of tiles whatever the category's radius.
 _MIN_LOCK_TILE_DEG = 0.01

@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from app.categories import service as category_service
 from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
+from app.incidents.models import STATUSES, TERMINAL_STATUSES
 from app.incidents.service import next_case_sequence
+from app.spatial.store import OPEN_INCIDENT_STATUSES
 from geo.crs import from_wgs84
 from tests.conftest import Harness
 from tests.factories import (
@@ -160,3 +162,8 @@ async def test_case_numbers_count_per_district_and_year(harness: Harness) -> Non
         assert await next_case_sequence(session, "450305", 2027) == 1
         assert await next_case_sequence(session, "450311", 2026) == 1
         assert await next_case_sequence(session, "450305", 2026) == 3
+
+
+def test_the_merge_query_knows_every_open_status() -> None:
+    """The spatial stores list the open statuses (for their index); they are the model's."""
+    assert set(OPEN_INCIDENT_STATUSES) == set(STATUSES) - set(TERMINAL_STATUSES)
