@@ -113,8 +113,3 @@ _COMPLETE = (
 def completing(key_id: int, status: int, body: dict[str, Any]) -> Write:
     """The write storing the answer under the key, in the transaction that made it."""
     return _COMPLETE, {"key_id": key_id, "key_status": status, "key_body": body}
-
-
-async def complete(session: AsyncSession, key_id: int, status: int, body: dict[str, Any]) -> None:
-    conn = await session.connection()
-    await conn.execute(*completing(key_id, status, body))

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database
 from app.deps import ClockDep, CurrentPrincipal, DatabaseDep, SessionDep, StoreDep
 from app.formats import GEOJSON, geojson_response, wants_geojson
 from app.incidents import actions, export, queries, service
 from app.incidents.params import IncidentFilters
-from app.incidents.queries import IncidentQuery, Listing
+from app.incidents.queries import Listing
 from app.incidents.schemas import ActionIn, IncidentDetail, IncidentOut
 from app.pagination import Page
 
@@ -87,25 +84,57 @@ async def act_on_incident(
     return item
 
 
+class _Lists:
+    """What every incident list needs: the filters, the unit of work, and the caller."""
+
+    def __init__(
+        self,
+        request: Request,
+        filters: FiltersDep,
+        session: SessionDep,
+        db: DatabaseDep,
+        store: StoreDep,
+        clock: ClockDep,
+        principal: CurrentPrincipal,
+    ) -> None:
+        self.request, self.filters, self.session, self.db = request, filters, session, db
+        self.store, self.now, self.principal = store, clock.now(), principal
+        self.query = filters.query()
+
+    async def answer(self, listing: Listing) -> Any:
+        """JSON page, GeoJSON page, or the whole list as streamed CSV."""
+        filters, query = self.filters, self.query
+        output = filters.output or (
+            "geojson" if GEOJSON in self.request.headers.get("accept", "") else "json"
+        )
+        if output == "csv":
+            return StreamingResponse(
+                export.csv_stream(self.db, listing, query, self.now),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
+            )
+        items, next_cursor = await queries.page(
+            self.session, listing, query, filters.limit, filters.cursor, self.now
+        )
+        if output == "geojson":
+            return geojson_response(export.feature_collection(items, next_cursor))
+        return Page(items=items, next_cursor=next_cursor)
+
+
+ListsDep = Annotated[_Lists, Depends()]
+
+
 @router.get(
     "/incidents",
     operation_id="list_incidents",
     response_model=Page[IncidentOut],
     responses=_LIST_RESPONSES,
 )
-async def list_incidents(
-    request: Request,
-    filters: FiltersDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    store: StoreDep,
-    clock: ClockDep,
-    principal: CurrentPrincipal,
-) -> Any:
+async def list_incidents(lists: ListsDep) -> Any:
     """Incidents within the caller's jurisdiction, newest first."""
-    query = filters.query()
-    listing = await queries.everywhere(session, store, principal, query)
-    return await _answer(request, filters, query, listing, session, db, clock.now())
+    return await lists.answer(
+        await queries.everywhere(lists.session, lists.store, lists.principal, lists.query)
+    )
 
 
 @router.get(
@@ -114,20 +143,11 @@ async def list_incidents(
     response_model=Page[IncidentOut],
     responses=_LIST_RESPONSES,
 )
-async def list_cell_incidents(
-    code: str,
-    request: Request,
-    filters: FiltersDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    store: StoreDep,
-    clock: ClockDep,
-    principal: CurrentPrincipal,
-) -> Any:
+async def list_cell_incidents(code: str, lists: ListsDep) -> Any:
     """Incidents in the cell and every cell under it, newest first."""
-    query = filters.query()
-    listing = await queries.in_cell(session, store, principal, code, query)
-    return await _answer(request, filters, query, listing, session, db, clock.now())
+    return await lists.answer(
+        await queries.in_cell(lists.session, lists.store, lists.principal, code, lists.query)
+    )
 
 
 @router.get(
@@ -136,47 +156,11 @@ async def list_cell_incidents(
     response_model=Page[IncidentOut],
     responses=_LIST_RESPONSES,
 )
-async def list_agency_incidents(
-    code: str,
-    request: Request,
-    filters: FiltersDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    store: StoreDep,
-    clock: ClockDep,
-    principal: CurrentPrincipal,
-) -> Any:
+async def list_agency_incidents(code: str, lists: ListsDep) -> Any:
     """An agency's inbox: incidents assigned to it, newest first."""
-    query = filters.query()
-    listing = await queries.inbox(session, store, principal, code, query)
-    return await _answer(request, filters, query, listing, session, db, clock.now())
-
-
-async def _answer(
-    request: Request,
-    filters: IncidentFilters,
-    query: IncidentQuery,
-    listing: Listing,
-    session: AsyncSession,
-    db: Database,
-    now: datetime,
-) -> Any:
-    """JSON page, GeoJSON page, or the whole list as streamed CSV."""
-    output = filters.output or (
-        "geojson" if GEOJSON in request.headers.get("accept", "") else "json"
+    return await lists.answer(
+        await queries.inbox(lists.session, lists.store, lists.principal, code, lists.query)
     )
-    if output == "csv":
-        return StreamingResponse(
-            export.csv_stream(db, listing, query, now),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
-        )
-    items, next_cursor = await queries.page(
-        session, listing, query, filters.limit, filters.cursor, now
-    )
-    if output == "geojson":
-        return geojson_response(export.feature_collection(items, next_cursor))
-    return Page(items=items, next_cursor=next_cursor)
 
 
 def parse_if_match(value: str | None) -> frozenset[int] | None:

@@ -264,24 +264,16 @@ async def test_reject_needs_a_note_and_the_right_agency(harness: Harness) -> Non
 async def test_if_match_guards_against_stale_writes(harness: Harness) -> None:
     people = await cast(harness)
     incident = await open_incident(harness, people.worker)
-    await refused(
-        harness,
-        people.west_officer,
-        incident,
-        "acknowledge",
-        412,
-        "precondition-failed",
-        if_match='"7"',
-    )
-    await refused(
-        harness,
-        people.west_officer,
-        incident,
-        "acknowledge",
-        412,
-        "precondition-failed",
-        if_match="bogus",
-    )
+    for stale in ('"7"', "bogus"):
+        await refused(
+            harness,
+            people.west_officer,
+            incident,
+            "acknowledge",
+            412,
+            "precondition-failed",
+            if_match=stale,
+        )
     r = await act(harness, people.west_officer, incident, "acknowledge", if_match='W/"1"')
     assert r.status_code == 200 and r.headers["etag"] == '"2"'
     # The other agency acting on what it read before: stale.
