@@ -26,8 +26,7 @@ class Incident(SQLModel, table=True):
 
     __tablename__ = "incidents"
     __table_args__ = (
-        # The merge query: open incidents of a category seen recently.
-        Index("ix_incidents_merge", "category", "status", "last_observed_at"),
+        # The merge's open incidents nearby: partial indexes made by hand in migration 0007.
         # SQLite's proximity candidates (PostgreSQL uses a GiST index on geography).
         Index("ix_incidents_lon_lat", "lon", "lat"),
         # Lists by cell, newest first, paged on (opened_at, id): one index per cell level.

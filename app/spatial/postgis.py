@@ -12,7 +12,7 @@ from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
-from app.spatial.store import OPEN_INCIDENT_STATUSES, CellBounds, Chain, area_lock_keys
+from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain, area_lock_keys
 
 _LOCATE = text(
     "SELECT c.code, c.name, t.code, t.name, d.code, d.name "
@@ -25,16 +25,17 @@ _LOCATE = text(
 # One round trip for all the keys; unnest yields them in the (sorted) order given.
 _LOCK = text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) key")
 # Sphere, not spheroid: the same distance as geo.distance.haversine_m on SQLite, and the
-# expression matches the functional GiST index gix_incidents_location.
+# expression and the condition on status match the partial GiST index
+# gix_incidents_open_location, which the plan of this prepared statement reads whatever the
+# point and the window.
 _NEARBY_OPEN_INCIDENTS = text(
     "SELECT id, ST_Distance(location::geography, p.g, false) AS distance_m "
     "FROM incidents, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) p "
-    "WHERE category = :category AND status IN :open "
+    f"WHERE {IS_OPEN_INCIDENT} AND category = :category "
     "AND last_observed_at BETWEEN :seen_from AND :seen_until "
     "AND ST_DWithin(location::geography, p.g, :radius_m, false) "
     "ORDER BY distance_m, opened_at, id"
 ).bindparams(
-    bindparam("open", expanding=True),
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
 )
@@ -101,7 +102,6 @@ class PostgisStore:
                 "lon": lon,
                 "lat": lat,
                 "category": category,
-                "open": list(OPEN_INCIDENT_STATUSES),
                 "seen_from": seen_from,
                 "seen_until": seen_until,
                 "radius_m": radius_m,

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
-from app.spatial.store import OPEN_INCIDENT_STATUSES, CellBounds, Chain
+from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain
 from geo.distance import bbox_around, haversine_m
 
 # The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
@@ -28,13 +28,14 @@ _CANDIDATE_VILLAGES = text(
 # A write that changes nothing: in a write unit it begins the transaction IMMEDIATE.
 _TAKE_WRITE_LOCK = text("UPDATE case_counters SET last_seq = last_seq WHERE 0")
 
+# The condition on status matches the partial index ix_incidents_open_lon_lat: the open
+# incidents of the category in the box's longitudes are all that is read.
 _OPEN_INCIDENTS_IN_BOX = text(
-    "SELECT id, lon, lat, opened_at FROM incidents "
-    "WHERE category = :category AND status IN :open "
-    "AND last_observed_at BETWEEN :seen_from AND :seen_until "
-    "AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat"
+    f"SELECT id, lon, lat, opened_at FROM incidents WHERE {IS_OPEN_INCIDENT} "
+    "AND category = :category AND lon BETWEEN :min_lon AND :max_lon "
+    "AND lat BETWEEN :min_lat AND :max_lat "
+    "AND last_observed_at BETWEEN :seen_from AND :seen_until"
 ).bindparams(
-    bindparam("open", expanding=True),
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
 )
@@ -96,7 +97,6 @@ class SqliteStore:
             _OPEN_INCIDENTS_IN_BOX,
             {
                 "category": category,
-                "open": list(OPEN_INCIDENT_STATUSES),
                 "seen_from": seen_from,
                 "seen_until": seen_until,
                 "min_lon": min_lon,

@@ -15,10 +15,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from geo.distance import bbox_around, metres_to_degrees
 
-# Every status but closed and rejected, spelled out: `status IN (…)` lets the merge query
-# search (category, status, last_observed_at) for the time window, where `NOT IN` read every
-# incident of the category (0.85 ms at 1 300 incidents, growing with the table).
+# Every status but closed and rejected. The merge's proximity search reads partial indexes
+# of the open incidents only (migration 0007): a query uses them by spelling this condition,
+# constants and all, exactly as the indexes do. As a bound parameter it would not match them.
 OPEN_INCIDENT_STATUSES = ("dispatched", "acknowledged", "on_site", "resolved")
+IS_OPEN_INCIDENT = "status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_INCIDENT_STATUSES))
 # Lock tiles are at least this many degrees wide (about 1 km), and never narrower than the
 # radius, so that a merge locks a handful of tiles whatever the category's radius.
 _MIN_LOCK_TILE_DEG = 0.01

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.categories import service as category_service
 from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
@@ -167,3 +167,40 @@ async def test_case_numbers_count_per_district_and_year(harness: Harness) -> Non
 def test_the_merge_query_knows_every_open_status() -> None:
     """The spatial stores list the open statuses (for their index); they are the model's."""
     assert set(OPEN_INCIDENT_STATUSES) == set(STATUSES) - set(TERMINAL_STATUSES)
+
+
+async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harness) -> None:
+    """The proximity search reads the partial index of the open incidents by place, so a busy
+    morning's incidents are not all measured for each report. PostgreSQL plans a prepared
+    statement once for any point and window (a generic plan): the index must serve that plan,
+    which it only can when the query spells the open states as the index does."""
+    await load_grid(harness)
+    headers = await login_headers(harness, "grid_worker")
+    seen: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if "FROM incidents" in statement and "last_observed_at BETWEEN" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await _report(harness, headers)
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+    async with harness.db.read() as session:
+        conn = await session.connection()
+        if harness.backend == "postgis":
+            await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.exec_driver_sql(f"PREPARE nearby AS {statement}")
+            args = ", ".join("'{}'".format(str(p).replace("'", "''")) for p in parameters)
+            rows = await conn.exec_driver_sql(f"EXPLAIN EXECUTE nearby({args})")
+            index = "gix_incidents_open_location"
+        else:
+            # Fails with "no query solution" if the query does not imply the index's WHERE.
+            index = "ix_incidents_open_lon_lat"
+            statement = statement.replace("FROM incidents", f"FROM incidents INDEXED BY {index}")
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        plan = "\n".join(str(row[-1]) for row in rows)
+    assert index in plan, plan
