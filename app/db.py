@@ -27,6 +27,7 @@ metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
 _WRITER = "burnban_writer"  # the connection holds its process's turn to write
+_DATABASE = "burnban_database"  # a session's info: the Database it is a unit of work of
 
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
@@ -91,16 +92,32 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             writers.release()
 
 
+def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
+    """PostgreSQL connections for bookkeeping (see `Database.bookkeeping`): a pool apart, in
+    autocommit, committing without waiting for the WAL to reach the disk. As many as the
+    units' pool keeps, and no more: a counter waits a moment for one rather than connect for
+    one statement (a pool's overflow connections are closed when they come back)."""
+    return create_async_engine(
+        engine.url,
+        pool_size=engine.pool.size(),  # type: ignore[attr-defined]
+        max_overflow=0,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"server_settings": {"synchronous_commit": "off"}},
+    )
+
+
 class Database:
     """Session factories for one engine, or for one connection in tests.
 
     Each request is one unit of work: `write()` for requests that change data, `read()` for
-    the rest. Services flush, never commit.
+    the rest. Services flush, never commit. A unit's session knows its Database (`of`).
     """
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        info = {_DATABASE: self}
+        self._bookkeeper: AsyncEngine | None = None
         if connection is not None:
             # Tests: every unit of work is a savepoint inside the test's rolled-back transaction.
             shared = async_sessionmaker(
@@ -108,16 +125,27 @@ class Database:
                 class_=AsyncSession,
                 expire_on_commit=False,
                 join_transaction_mode="create_savepoint",
+                info=info,
             )
             self._read, self._write = shared, shared
             self._shared = True
         else:
             self._shared = False
-            self._read = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+            self._read = async_sessionmaker(
+                engine, class_=AsyncSession, expire_on_commit=False, info=info
+            )
             self._write_engine = engine.execution_options(**{_IMMEDIATE: True})
             self._write = async_sessionmaker(
-                self._write_engine, class_=AsyncSession, expire_on_commit=False
+                self._write_engine, class_=AsyncSession, expire_on_commit=False, info=info
             )
+            if self.dialect == "postgresql":
+                self._bookkeeper = _bookkeeping_engine(engine)
+
+    @staticmethod
+    def of(session: AsyncSession) -> Database:
+        """The Database whose unit of work `session` is."""
+        db: Database = session.info[_DATABASE]
+        return db
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -131,18 +159,27 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def bookkeeping(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for counters whose every statement stands alone (rate limits).
+    async def bookkeeping(self, unit: AsyncSession | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection for counters whose every statement stands alone: rate limits, case
+        numbers. `unit`: the unit of work counting, if any.
 
-        PostgreSQL: autocommit, so one round trip a statement, and no row lock held past it.
-        SQLite: a write transaction, committed when the block ends.
+        PostgreSQL: autocommit, so a counter's row is locked for one statement and never while
+        a request goes on with its work; from a pool of its own, so a unit of work holding a
+        connection never waits for another from the pool it holds one of. Commits do not wait
+        for the WAL flush: a count lost in a crash is one whose unit of work did not commit
+        either, since that commit would have flushed the WAL up to and past it.
+        SQLite: a write transaction, committed when the block ends; inside a unit of work,
+        which holds the database's one write lock already, the unit's own connection (a
+        second would wait for the lock forever): its counts commit or roll back with it.
         """
         if self._shared:
             async with self.write() as session:
                 yield await session.connection()
-        elif self.dialect == "postgresql":
-            async with self.engine.connect() as conn:
-                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        elif self._bookkeeper is not None:
+            async with self._bookkeeper.connect() as conn:
+                yield conn
+        elif unit is not None:
+            yield await unit.connection()
         else:  # a bare connection: a session would cost more than the counting
             async with self._write_engine.connect() as conn:
                 yield conn
@@ -158,4 +195,6 @@ class Database:
                 await session.rollback()
 
     async def dispose(self) -> None:
+        if self._bookkeeper is not None:
+            await self._bookkeeper.dispose()
         await self.engine.dispose()

@@ -17,6 +17,7 @@ from app import dbwrites, errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
+from app.db import Database
 from app.dbtypes import UtcDateTime, new_id
 from app.dbwrites import Write
 from app.grid import service as grid_service
@@ -244,10 +245,14 @@ _NEXT_SEQ = text(
 
 
 async def next_case_sequence(session: AsyncSession, district_code: str, year: int) -> int:
-    """The next case number's sequence: unique, gaps allowed (a rolled-back case skips one)."""
-    conn = await session.connection()
-    seq = (await conn.execute(_NEXT_SEQ, {"district": district_code, "year": year})).scalar_one()
-    return int(seq)
+    """The next case number's sequence: unique, gaps allowed (a case rolled back skips one).
+
+    Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
+    counter's row made every new incident of the district wait for the one before it.
+    """
+    async with Database.of(session).bookkeeping(session) as conn:
+        found = await conn.execute(_NEXT_SEQ, {"district": district_code, "year": year})
+        return int(found.scalar_one())
 
 
 async def assign(

@@ -108,7 +108,9 @@ def test_phones_reporting_one_fire_at_once_make_one_incident(
 def test_fires_far_apart_at_once_get_distinct_case_numbers(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(fresh_database_url, tmp_path)
+    # Fewer pooled connections than reports at once: a unit of work taking a case number
+    # while it holds a connection must not wait for a second from the same pool.
+    settings = settings_for(fresh_database_url, tmp_path).model_copy(update={"db_pool_size": 1})
     phones = asyncio.run(_prepare(settings, PHONES))
     requests = [
         (h, report_body(location=at(120.005 + i * 0.005, 30.02), observed_at=_observed()))
