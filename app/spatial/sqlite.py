@@ -11,6 +11,7 @@ from sqlalchemy import Table, and_, bindparam, func, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.dbsqlite import in_transaction
 from app.dbtypes import UtcDateTime
 from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain
 from geo.distance import bbox_around, haversine_m
@@ -75,10 +76,12 @@ class SqliteStore:
     async def lock_area(
         self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
     ) -> None:
-        """Take the database's write lock now (SQLite has no finer one): a write unit begins
-        its transaction IMMEDIATE at its first write, and this counts as one."""
+        """Take the database's write lock now (SQLite has no finer one), unless the unit
+        holds it already: a write unit begins its transaction IMMEDIATE at its first write,
+        and this counts as one."""
         conn = await session.connection()
-        await conn.execute(_TAKE_WRITE_LOCK)
+        if conn.sync_connection is None or not in_transaction(conn.sync_connection):
+            await conn.execute(_TAKE_WRITE_LOCK)
 
     async def nearby_open_incidents(
         self,
