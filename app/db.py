@@ -94,12 +94,14 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
     """PostgreSQL connections for bookkeeping (see `Database.bookkeeping`): a pool apart, in
-    autocommit, committing without waiting for the WAL to reach the disk. As many as the
-    units' pool keeps, and no more: a counter waits a moment for one rather than connect for
-    one statement (a pool's overflow connections are closed when they come back)."""
+    autocommit, committing without waiting for the WAL to reach the disk. Half as many as
+    the units' pool keeps, and no more: a counter is one short statement, and waits a moment
+    for a connection rather than connect for it (a pool's overflow connections are closed
+    when they come back, so a pool that overflows keeps connecting)."""
+    units: int = engine.pool.size()  # type: ignore[attr-defined]
     return create_async_engine(
         engine.url,
-        pool_size=engine.pool.size(),  # type: ignore[attr-defined]
+        pool_size=max(2, units // 2),
         max_overflow=0,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"synchronous_commit": "off"}},
