@@ -29,20 +29,19 @@ Definitions — "under the cell" matches the incident's or report's `district_co
   buckets included with zeros; a bucket's `start` is its UTC+8 midnight, answered in UTC. The
   first and last buckets count only what falls in [from, to).
 
-Counting, summing and percentiles happen in SQL; Python only adds up the few grouped rows
-(child × category) and divides those sums.
+Counting and summing happen in SQL, in two passes over the period's incidents whose shape each
+database chooses (app/stats/sql.py, `read_period`); Python divides the sums.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, Table, bindparam, func, select
-from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
@@ -62,7 +61,7 @@ from app.stats.schemas import (
     SeriesPoint,
     StatsCell,
 )
-from app.stats.sql import Duration, Interval, StatsSql
+from app.stats.sql import Duration, Interval, PeriodCounts, StatsSql
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 REPORTS: Table = Report.__table__  # type: ignore[attr-defined]
@@ -73,6 +72,11 @@ MAX_SPAN = timedelta(days=732)  # two years, a leap day included
 CHINA = timezone(timedelta(hours=8))
 _CHILD_COLUMN = {"district": "township_code", "township": "village_code", "village": "village_code"}
 _FRACTIONS = (0.5, 0.9)
+_DURATIONS = (
+    Duration(INCIDENTS.c.acknowledged_at, INCIDENTS.c.opened_at),
+    Duration(INCIDENTS.c.resolved_at, INCIDENTS.c.opened_at),
+)
+_CHILD_COUNTS = ("incidents", "n_closed", "on_time")  # what a child's row shows
 
 
 def check_period(period: Period) -> Period:
@@ -104,15 +108,26 @@ async def scorecard(
     conn = await session.connection()
     under = _under(INCIDENTS, cell)
     child = INCIDENTS.c[_CHILD_COLUMN[cell.level]]
-    opened = _in_period(INCIDENTS.c.opened_at, period)
-
-    groups = list(await conn.execute(_grouped_counts(under, child, opened)))
-    total = _Sums.of(groups)
-    for statement in sql.before_percentiles():
-        await conn.execute(statement)
-    ack_median, ack_p90, res_median, res_p90 = (
-        await conn.execute(_durations(sql, under & opened, total))
-    ).one()
+    categories = sorted((await conn.execute(select(CATEGORIES.c.code))).scalars())
+    children = list(
+        await conn.execute(
+            select(CELLS.c.code, CELLS.c.name)
+            .where(CELLS.c.parent_code == cell.code)
+            .order_by(CELLS.c.code)
+        )
+    )
+    figures = await sql.read_period(
+        conn,
+        PeriodCounts(
+            where=under & _in_period(INCIDENTS.c.opened_at, period),
+            counts=_counts(categories),
+            child=child,
+            children=[code for code, _ in children],
+            child_counts=_CHILD_COUNTS,
+            durations=_DURATIONS,
+            fractions=_FRACTIONS,
+        ),
+    )
     overdue = {
         row[0]: int(row[1]) for row in await conn.execute(_overdue_open(under, child, period, now))
     }
@@ -123,39 +138,31 @@ async def scorecard(
             .where(_under(REPORTS, cell), _in_period(REPORTS.c.observed_at, period))
         )
     ).scalar_one()
-    children = list(
-        await conn.execute(
-            select(CELLS.c.code, CELLS.c.name)
-            .where(CELLS.c.parent_code == cell.code)
-            .order_by(CELLS.c.code)
-        )
-    )
-    categories = list((await conn.execute(select(CATEGORIES.c.code))).scalars())
 
-    by_child = {code: _Sums.of(row for row in groups if row.child == code) for code, _ in children}
+    total = figures.totals
+    closed, rejected = total["n_closed"], total["n_rejected"]
+    (ack_median, ack_p90), (res_median, res_p90) = figures.percentiles
     return Scorecard(
         cell=StatsCell(code=cell.code, name=cell.name, level=cell.level),
         from_=period.start,
         to=period.end,
         reports=int(reports),
-        incidents=total.incidents,
-        by_status={status: total.by_status.get(status, 0) for status in STATUSES},
-        by_category=dict.fromkeys(sorted(categories), 0) | total.by_category,
+        incidents=total["incidents"],
+        by_status={status: total[f"n_{status}"] for status in STATUSES},
+        by_category={code: total[f"category_{i}"] for i, code in enumerate(categories)},
         acknowledge_seconds=Durations(median=ack_median, p90=ack_p90),
         resolve_seconds=Durations(median=res_median, p90=res_p90),
-        closure_rate=_ratio(total.closed, total.incidents - total.rejected),
-        on_time_rate=_ratio(total.on_time, total.closed),
-        rework_rate=_ratio(total.rework, total.closed),
+        closure_rate=_ratio(closed, total["incidents"] - rejected),
+        on_time_rate=_ratio(total["on_time"], closed),
+        rework_rate=_ratio(int(total["rework"]), closed),
         overdue_open=sum(overdue.values()),
-        penalties=Penalties(warning=total.warnings, fine=total.fines, fine_yuan=total.fine_yuan),
+        penalties=Penalties(
+            warning=total["warnings"],
+            fine=total["fines"],
+            fine_yuan=Decimal(str(total["fine_yuan"])),
+        ),
         children=[
-            ChildStats(
-                code=code,
-                name=name,
-                incidents=by_child[code].incidents,
-                on_time_rate=_ratio(by_child[code].on_time, by_child[code].closed),
-                overdue_open=int(overdue.get(code, 0)),
-            )
+            _child_stats(code, name, figures.by_child.get(code), overdue.get(code, 0))
             for code, name in children
         ],
         series=await _series(conn, sql, cell, period) if period.interval else None,
@@ -192,37 +199,46 @@ def _in_period(column: Column[datetime], period: Period) -> ColumnElement[bool]:
     return (column >= period.start) & (column < period.end)
 
 
-def _grouped_counts(
-    under: ColumnElement[bool], child: Column[str], opened: ColumnElement[bool]
-) -> Any:
-    """The period's incidents grouped by category and child cell: one pass over the period.
+def _counts(categories: list[str]) -> list[Label[Any]]:
+    """What is counted and summed over the period's incidents, named: every total, by status
+    and by category too (every incident's category is one of the table's: a foreign key).
 
-    Category first, because SQLite then reads the period as one range of an index on (cell,
-    opened_at) — for a district ix_incidents_district_scorecard, which holds every column used
-    here; grouped by child first, it rather skip-scans the child level's index, fetching every
-    child's rows from all over the table. PostgreSQL hashes either way. The counts of
-    acknowledged and resolved incidents tell SQLite's percentiles how many values there are
-    (see app/stats/sql.py)."""
+    Counted with FILTER rather than grouped by status or category, so that a database groups
+    by child cell at most: SQLite, which groups by sorting, then counts the totals over one range
+    of ix_incidents_district_scorecard for a district (every column used here is in it) and
+    sorts nothing (see app/stats/sql.py)."""
     c = INCIDENTS.c
     closed = c.status == "closed"
-    return (
-        select(
-            child.label("child"),
-            c.category,
-            func.count().label("incidents"),
-            *(func.count().filter(c.status == status).label(f"n_{status}") for status in STATUSES),
-            func.count().filter(closed, c.resolved_at <= c.resolve_due_at).label("on_time"),
-            func.coalesce(func.sum(c.rework_count), 0).label("rework"),
-            func.count().filter(c.penalty_kind == "warning").label("warnings"),
-            func.count().filter(c.penalty_kind == "fine").label("fines"),
-            func.coalesce(
-                func.sum(c.penalty_amount_yuan).filter(c.penalty_kind == "fine"), 0
-            ).label("fine_yuan"),
-            func.count(c.acknowledged_at).label("acknowledged"),
-            func.count(c.resolved_at).label("resolved"),
+    return [
+        func.count().label("incidents"),
+        *(func.count().filter(c.status == status).label(f"n_{status}") for status in STATUSES),
+        *(
+            func.count().filter(c.category == code).label(f"category_{i}")
+            for i, code in enumerate(categories)
+        ),
+        func.count().filter(closed, c.resolved_at <= c.resolve_due_at).label("on_time"),
+        func.coalesce(func.sum(c.rework_count), 0).label("rework"),
+        func.count().filter(c.penalty_kind == "warning").label("warnings"),
+        func.count().filter(c.penalty_kind == "fine").label("fines"),
+        func.coalesce(func.sum(c.penalty_amount_yuan).filter(c.penalty_kind == "fine"), 0).label(
+            "fine_yuan"
+        ),
+    ]
+
+
+def _child_stats(
+    code: str, name: str, counted: Mapping[str, Any] | None, overdue: int
+) -> ChildStats:
+    if counted is None:  # no incident in the period
+        return ChildStats(
+            code=code, name=name, incidents=0, on_time_rate=None, overdue_open=overdue
         )
-        .where(under, opened)
-        .group_by(c.category, child)
+    return ChildStats(
+        code=code,
+        name=name,
+        incidents=counted["incidents"],
+        on_time_rate=_ratio(counted["on_time"], counted["n_closed"]),
+        overdue_open=overdue,
     )
 
 
@@ -241,19 +257,6 @@ def _overdue_open(
         select(child, func.count())
         .where(under, c.opened_at < period.end, c.status.in_(working), c.due_at < now)
         .group_by(child)
-    )
-
-
-def _durations(sql: StatsSql, period_incidents: ColumnElement[bool], total: _Sums) -> Any:
-    c = INCIDENTS.c
-    return sql.duration_percentiles(
-        INCIDENTS,
-        period_incidents,
-        [
-            Duration(c.acknowledged_at, c.opened_at, total.acknowledged),
-            Duration(c.resolved_at, c.opened_at, total.resolved),
-        ],
-        _FRACTIONS,
     )
 
 
@@ -300,43 +303,6 @@ def _bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[d
         else:
             current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
     return starts
-
-
-class _Sums:
-    """The grouped rows' counts added up (over all children, or one)."""
-
-    def __init__(self) -> None:
-        self.incidents = self.on_time = self.rework = self.warnings = self.fines = 0
-        self.acknowledged = self.resolved = 0  # incidents with the time recorded
-        self.fine_yuan = Decimal(0)
-        self.by_status: dict[str, int] = {}
-        self.by_category: dict[str, int] = {}
-
-    @classmethod
-    def of(cls, rows: Iterable[Row[Any]]) -> _Sums:
-        sums = cls()
-        for row in rows:
-            sums.incidents += row.incidents
-            sums.on_time += row.on_time
-            sums.rework += int(row.rework)
-            sums.warnings += row.warnings
-            sums.fines += row.fines
-            sums.acknowledged += row.acknowledged
-            sums.resolved += row.resolved
-            sums.fine_yuan += Decimal(str(row.fine_yuan))
-            sums.by_category[row.category] = sums.by_category.get(row.category, 0) + row.incidents
-            for status in STATUSES:
-                count = getattr(row, f"n_{status}")
-                sums.by_status[status] = sums.by_status.get(status, 0) + count
-        return sums
-
-    @property
-    def closed(self) -> int:
-        return self.by_status.get("closed", 0)
-
-    @property
-    def rejected(self) -> int:
-        return self.by_status.get("rejected", 0)
 
 
 def _ratio(part: int, whole: int) -> float | None:

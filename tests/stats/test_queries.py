@@ -1,16 +1,20 @@
-"""How the scorecard reads: which index answers the overdue count, and what each database is
-told before the percentiles. Timings live in bench/, never here."""
+"""How the scorecard reads: which index answers the overdue count, what each database is told
+before the percentiles, that SQLite sorts nothing, and that percentiles computed in Python are
+PostgreSQL's. Timings live in bench/, never here."""
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, literal, select
+from sqlalchemy import Float, bindparam, event, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 
-from app.stats.sql import SqliteStatsSql
+from app.stats.sql import SqliteStatsSql, percentile_cont
 from tests.conftest import Harness
 from tests.factories import DISTRICT, WEST, load_grid, login_headers
 from tests.stats.factories import make_incident
@@ -41,6 +45,13 @@ async def _scorecard_statements(h: Harness, code: str) -> list[tuple[str, Any]]:
     assert r.status_code == 200, r.text
     assert r.json()["overdue_open"] == 1
     return seen
+
+
+async def _plan(h: Harness, statement: str, parameters: Any) -> str:
+    async with h.db.read() as session:
+        conn = await session.connection()
+        rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        return "\n".join(str(row[-1]) for row in rows)
 
 
 def _overdue_statement(seen: list[tuple[str, Any]]) -> tuple[str, Any]:
@@ -122,3 +133,66 @@ async def test_sqlite_counts_whole_seconds_alike_with_or_without_unixepoch(
         ).one()
     assert row[0] == row[1]
     assert isinstance(row[0], float) and row[0] == row[0] // 1
+
+
+async def test_sqlite_reads_a_district_period_without_sorting_it(harness: Harness) -> None:
+    """SQLite groups by sorting, which cost more than all the counting: the totals are counted
+    ungrouped over one index range, and the townships' counts are read township after township
+    from ix_incidents_township_scorecard, already in the order of the groups."""
+    if harness.backend != "sqlite":
+        return
+    seen = await _scorecard_statements(harness, DISTRICT)
+    period = [(s, p) for s, p in seen if "FROM incidents" in s and "opened_at >=" in s]
+    assert len(period) == 2, period  # the totals (and seconds), the townships' counts
+    for statement, parameters in period:
+        plan = await _plan(harness, statement, parameters)
+        assert "TEMP B-TREE" not in plan, plan
+        assert "COVERING INDEX" in plan, plan
+    townships = next(s for s in period if "GROUP BY" in s[0])
+    assert "ix_incidents_township_scorecard" in await _plan(harness, *townships)
+
+
+def _seconds(n: int) -> list[int]:
+    """n durations as the scorecard sees them: whole seconds, log-normal, many repeated."""
+    rng = random.Random(n)
+    return [int(rng.lognormvariate(6, 1.2)) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [42], [7, 3], [5, 5, 5, 5], list(range(11)), *(_seconds(n) for n in (3, 99, 4321))],
+)
+def test_percentiles_counted_in_python_are_percentile_conts(values: list[int]) -> None:
+    """Against the definition (app/stats/sql.py), on the sorted values, in float8."""
+    fractions = (0.0, 0.1, 0.5, 0.9, 0.95, 1.0)
+    ordered = sorted(values)
+    expected: list[float | None] = []
+    for fraction in fractions:
+        if not ordered:
+            expected.append(None)
+            continue
+        position = fraction * (len(ordered) - 1)
+        low, high = math.floor(position), math.ceil(position)
+        share = position - low
+        expected.append(ordered[low] + (float(ordered[high]) - ordered[low]) * share)
+    shuffled = random.Random(0).sample(values, len(values))
+    assert percentile_cont(shuffled, fractions) == expected
+
+
+async def test_python_percentiles_equal_postgres_bit_for_bit(harness: Harness) -> None:
+    """SQLite's percentiles are computed in Python: the same floats as PostgreSQL's own."""
+    if harness.backend != "postgis":
+        return
+    fractions = [0.5, 0.9, 0.1, 0.75, 0.999, 1 / 3]
+    query = text(
+        "SELECT percentile_cont(:fractions) WITHIN GROUP (ORDER BY v::float8) "
+        "FROM unnest(:values) AS v"
+    ).bindparams(
+        bindparam("fractions", type_=ARRAY(Float)), bindparam("values", type_=ARRAY(BIGINT))
+    )
+    async with harness.db.read() as session:
+        conn = await session.connection()
+        for n in (1, 2, 7, 100, 1001, 20_000):
+            values = _seconds(n)
+            answered = await conn.execute(query, {"fractions": fractions, "values": values})
+            assert percentile_cont(values, fractions) == answered.scalar_one(), n
