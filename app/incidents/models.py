@@ -26,9 +26,10 @@ class Incident(SQLModel, table=True):
 
     __tablename__ = "incidents"
     __table_args__ = (
-        # The merge's open incidents nearby: partial indexes made by hand in migration 0007.
-        # SQLite's per-township counts of a district's scorecard (app/stats/sql.py): an index
-        # made by hand in migration 0008, on SQLite only.
+        # Made by hand per database in the migrations, so not declared here: the merge's
+        # partial indexes of the open incidents by place (0007), and SQLite's index for a
+        # district's scorecard counts per township (0008, app/stats/sql.py).
+        #
         # SQLite's proximity candidates (PostgreSQL uses a GiST index on geography).
         Index("ix_incidents_lon_lat", "lon", "lat"),
         # Lists by cell, newest first, paged on (opened_at, id): one index per cell level.

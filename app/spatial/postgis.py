@@ -14,9 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.dbtypes import UtcDateTime
 from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain, area_lock_keys
 
-# PostgreSQL plans this prepared statement anew for each point (a generic plan, blind to
-# the point, is costed higher), so its planning is paid every time: as a three-way join
-# 0.2 ms, three times the execution; with the names as subqueries by primary key, 0.06 ms.
+# With 100 000 villages PostgreSQL plans this prepared statement anew for each point (a
+# generic plan, blind to the point, is costed higher), so its planning is paid every time:
+# as a three-way join 0.14 ms against 0.05 ms of execution; with the township's and the
+# district's names as subqueries by primary key, 0.04 ms.
 _LOCATE = text(
     "SELECT c.code, c.name, c.parent_code, "
     "(SELECT t.name FROM cells t WHERE t.code = c.parent_code), "
