@@ -78,6 +78,7 @@ def run_database(
     rows: list[Row] = []
     try:
         credentials = database.provision(db, grid, log)
+        database.settle(db)
         target = Target(
             "127.0.0.1", 0, points_path=str(grid.points), townships=grid.townships,
             district=grid.district,
@@ -187,6 +188,7 @@ def _load_incidents(
     started = time.perf_counter()
     try:
         incidents.bulk_load(db, grid, count)
+        database.settle(db)
         db.timings["incidents_load_s"] = time.perf_counter() - started
         log(f"{db.kind}: loaded in {db.timings['incidents_load_s']:.1f}s")
         page, card = (
