@@ -163,8 +163,7 @@ def settle(db: BenchDatabase) -> None:
     or the previous database's) left to write would otherwise be written during a workload.
 
     PostgreSQL checkpoints (its WAL and dirty buffers); then the kernel writes back every dirty
-    page. A commit waits on the WAL flush, so the one-INSERT baseline measured behind 2.4 GB of
-    SQLite write-back made 810 req/s, and 1 549 on a quiet disk.
+    page. A commit waits on the WAL flush, so the one-INSERT baseline follows the disk.
     """
     if db.kind == "postgis":
         asyncio.run(_pg_admin("CHECKPOINT", db.url))
