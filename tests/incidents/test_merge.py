@@ -195,12 +195,13 @@ async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harne
             await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
             await conn.exec_driver_sql(f"PREPARE nearby AS {statement}")
             args = ", ".join("'{}'".format(str(p).replace("'", "''")) for p in parameters)
-            rows = await conn.exec_driver_sql(f"EXPLAIN EXECUTE nearby({args})")
+            rows = list(await conn.exec_driver_sql(f"EXPLAIN EXECUTE nearby({args})"))
+            await conn.exec_driver_sql("DEALLOCATE nearby")  # PREPARE outlives the unit
             index = "gix_incidents_open_location"
         else:
             # Fails with "no query solution" if the query does not imply the index's WHERE.
             index = "ix_incidents_open_lon_lat"
             statement = statement.replace("FROM incidents", f"FROM incidents INDEXED BY {index}")
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            rows = list(await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
         plan = "\n".join(str(row[-1]) for row in rows)
     assert index in plan, plan
