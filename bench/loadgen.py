@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from typing import Any, cast
 import httptools
 import numpy as np
 
+from bench.server import run_module
 from bench.workloads import RequestFactory, Target, request_factory
 
 _SAMPLE_ERRORS = 3
@@ -206,16 +206,7 @@ def launch(
     }
     spec_path, result_path = workdir / f"spec-{tag}.json", workdir / f"result-{tag}.json"
     spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator exited {done.returncode}: {done.stderr[-500:]}")
-    result: dict[str, Any] = json.loads(result_path.read_text())
-    return result
+    return run_module("bench.loadgen", str(spec_path), str(result_path), result=result_path)
 
 
 def main(argv: list[str]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +15,7 @@ import httpx
 
 from bench import database, incidents, loadgen, webhooks
 from bench.grid import BenchGrid
-from bench.server import ROOT, RssSampler, Server, running
+from bench.server import RssSampler, Server, run_module, running
 from bench.workloads import BY_NAME, WORKLOADS, Target, Workload, report_body, scorecard_path
 
 Log = Callable[[str], None]
@@ -257,17 +255,8 @@ def _run_workload(
 def _operation(db: database.BenchDatabase, target: Target) -> dict[str, Any]:
     """bench/operation.py in a process configured like `burnban serve`."""
     out = db.workdir / "result-operation.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.operation", target.points_path, str(OPERATIONS), str(out)],
-        env=db.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.operation exited {done.returncode}: {done.stderr[-500:]}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
+    args = (target.points_path, str(OPERATIONS), str(out))
+    return run_module("bench.operation", *args, result=out, env=db.env())
 
 
 def _judge(rows: list[Row], kind: str) -> None:

@@ -3,6 +3,7 @@ memory, stopped cleanly."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -19,6 +21,22 @@ import psutil
 from bench.database import BURNBAN, BenchDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_module(
+    module: str, *args: str, result: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`python -m module ARGS` in a process of its own, which writes its answer as JSON to
+    `result`; that answer. RuntimeError with the end of its stderr when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr[-500:]}")
+    answer: dict[str, Any] = json.loads(result.read_text())
+    return answer
+
+
 READY_TIMEOUT_S = 60.0
 
 

@@ -253,14 +253,18 @@ async def _after_write(
             )
             .values(acknowledged_at=now)
         )
-    incident_service.add_event(
-        session, incident, principal, now, data.action, from_status, change.to_status, data.note
+    event_row = incident_service.event_row
+    to_status, note = change.to_status, data.note
+    session.add(
+        IncidentEvent(
+            **event_row(incident, principal, now, data.action, from_status, to_status, note)
+        )
     )
     if change.category is not None:  # reassign: the old agencies lose it
         await conn.execute(delete(ASSIGNMENTS).where(ASSIGNMENTS.c.incident_id == incident_id))
         routed = await incident_service.assign(session, incident, change.category, now)
         routes = "; ".join(f"{a.role}: {a.agency.code}" for a in routed)
-        incident_service.add_event(session, incident, principal, now, "routed", note=routes)
+        session.add(IncidentEvent(**event_row(incident, principal, now, "routed", note=routes)))
     await session.flush()
     located = await grid_service.chain(session, incident.village_code)
     assignments = await incident_service.assignments_of(session, incident_id)

@@ -361,21 +361,6 @@ def event_row(
     }
 
 
-def add_event(
-    session: AsyncSession,
-    incident: Incident,
-    actor: Principal | None,
-    now: datetime,
-    action: str,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    note: str | None = None,
-) -> None:
-    session.add(
-        IncidentEvent(**event_row(incident, actor, now, action, from_status, to_status, note))
-    )
-
-
 async def get_incident(
     session: AsyncSession, principal: Principal, incident_id: str, now: datetime
 ) -> IncidentDetail:
