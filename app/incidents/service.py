@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import shapely
-from sqlalchemy import Float, bindparam, case, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Float,
+    Update,
+    bindparam,
+    case,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +48,7 @@ from app.incidents.schemas import (
     IncidentDetail,
     IncidentReport,
     Point,
+    Routed,
     TimelineEntry,
 )
 from app.outbox import service as outbox
@@ -50,6 +62,9 @@ _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _EVENTS = IncidentEvent.__table__  # type: ignore[attr-defined]
 _ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 _AGENCIES = Agency.__table__  # type: ignore[attr-defined]
+
+
+_R = TypeVar("_R", bound=Routed)
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,7 @@ class Routing:
 
     incident: Incident
     is_new: bool
-    assignments: list[AssignmentOut]
+    routed: Sequence[Routed]
     writes: list[Write]
     events: list[outbox.Event]
 
@@ -103,12 +118,13 @@ async def take_report(
     )
     note = f"report {sighting.report_id}"
     for incident_id, _distance in nearby:
-        incident = await _merge(session, incident_id, sighting, now)
-        if incident is not None:  # else it was closed since: try the next nearest
+        merged = await _merge(session, incident_id, sighting, now)
+        if merged is not None:  # else it was closed since: try the next nearest
+            incident, routed = merged
             return Routing(
                 incident,
                 False,
-                await assignments_of(session, incident.id),
+                routed,
                 [_events([event_row(incident, actor, now, "report_added", note=note)])],
                 [_updated(incident, sighting.report_id)],
             )
@@ -116,35 +132,56 @@ async def take_report(
 
 
 # Counts a report in, unless the incident was closed meanwhile. A fire moves with the wind:
-# the incident is where it was last seen. Every SET sees the row as it was.
+# the incident is where it was last seen. Every SET sees the row as it was. The incident's
+# routing comes back with it, as a JSON array of [agency code, agency name, role]: the
+# report's answer names them, and a second statement would cost a round trip.
 _NEWER = _INCIDENTS.c.last_observed_at <= bindparam("observed_at", type_=UtcDateTime())
-_MERGE = (
-    update(_INCIDENTS)
-    .where(_INCIDENTS.c.id == bindparam("incident_id"))
-    .where(_INCIDENTS.c.status.not_in(TERMINAL_STATUSES))
-    .values(
-        report_count=_INCIDENTS.c.report_count + 1,
-        version=_INCIDENTS.c.version + 1,
-        updated_at=bindparam("now", type_=UtcDateTime()),
-        last_observed_at=case(
-            (_NEWER, bindparam("observed_at", type_=UtcDateTime())),
-            else_=_INCIDENTS.c.last_observed_at,
-        ),
-        lon=case((_NEWER, bindparam("lon", type_=Float())), else_=_INCIDENTS.c.lon),
-        lat=case((_NEWER, bindparam("lat", type_=Float())), else_=_INCIDENTS.c.lat),
-        location=case(
-            (_NEWER, bindparam("point", type_=_INCIDENTS.c.location.type)),
-            else_=_INCIDENTS.c.location,
-        ),
+
+
+def _merge_statement(aggregate: str) -> Update:
+    routing = literal_column(
+        f"(SELECT {aggregate} FROM assignments a JOIN agencies g ON g.code = a.agency_code "
+        "WHERE a.incident_id = incidents.id)",  # spelt out: SQLite's RETURNING drops qualifiers
+        JSON,
     )
-    .returning(*(c for c in _INCIDENTS.c if c.name != "location"))
-)
+    return (
+        update(_INCIDENTS)
+        .where(_INCIDENTS.c.id == bindparam("incident_id"))
+        .where(_INCIDENTS.c.status.not_in(TERMINAL_STATUSES))
+        .values(
+            report_count=_INCIDENTS.c.report_count + 1,
+            version=_INCIDENTS.c.version + 1,
+            updated_at=bindparam("now", type_=UtcDateTime()),
+            last_observed_at=case(
+                (_NEWER, bindparam("observed_at", type_=UtcDateTime())),
+                else_=_INCIDENTS.c.last_observed_at,
+            ),
+            lon=case((_NEWER, bindparam("lon", type_=Float())), else_=_INCIDENTS.c.lon),
+            lat=case((_NEWER, bindparam("lat", type_=Float())), else_=_INCIDENTS.c.lat),
+            location=case(
+                (_NEWER, bindparam("point", type_=_INCIDENTS.c.location.type)),
+                else_=_INCIDENTS.c.location,
+            ),
+        )
+        .returning(
+            *(c for c in _INCIDENTS.c if c.name != "location"),
+            routing.label(_ROUTED),
+        )
+    )
+
+
+_ROUTED = "routed"
+_MERGE = {
+    "postgresql": _merge_statement("json_agg(json_build_array(a.agency_code, g.name, a.role))"),
+    "sqlite": _merge_statement("json_group_array(json_array(a.agency_code, g.name, a.role))"),
+}
 
 
 async def _merge(
     session: AsyncSession, incident_id: str, sighting: Sighting, now: datetime
-) -> Incident | None:
-    """One UPDATE, which on PostgreSQL also waits for and re-checks a concurrent change."""
+) -> tuple[Incident, list[Routed]] | None:
+    """One UPDATE, which on PostgreSQL also waits for and re-checks a concurrent change; the
+    incident as it is now, and where it is routed."""
     conn = await session.connection()
     params = {
         "incident_id": incident_id,
@@ -154,8 +191,15 @@ async def _merge(
         "lat": sighting.lat,
         "point": shapely.Point(sighting.lon, sighting.lat),
     }
-    row = (await conn.execute(_MERGE, params)).first()
-    return None if row is None else Incident(**row._mapping)
+    row = (await conn.execute(_MERGE[conn.dialect.name], params)).first()
+    if row is None:
+        return None
+    fields = dict(row._mapping)
+    routed = sorted_assignments(
+        Routed(agency=AgencyRef(code=code, name=name), role=role)
+        for code, name, role in fields.pop(_ROUTED) or ()  # PostgreSQL: NULL when unrouted
+    )
+    return Incident(**fields), routed
 
 
 def _updated(incident: Incident, report_id: str) -> outbox.Event:
@@ -323,7 +367,7 @@ _ASSIGNMENTS_OF = (
 )
 
 
-def sorted_assignments(items: Iterable[AssignmentOut]) -> list[AssignmentOut]:
+def sorted_assignments(items: Iterable[_R]) -> list[_R]:
     return sorted(items, key=lambda a: (_ROLE_ORDER.get(a.role, 9), a.agency.code))
 
 

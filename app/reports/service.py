@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from app.idempotency import service as idempotency
 from app.incidents import access
 from app.incidents import service as incident_service
 from app.incidents.models import Incident
-from app.incidents.schemas import Actor, AssignmentOut, IncidentRef, Routed
+from app.incidents.schemas import Actor, IncidentRef, Routed
 from app.media import service as media_service
 from app.outbox import service as outbox
 from app.pagination import decode_cursor, encode_cursor
@@ -119,9 +120,7 @@ async def submit_report(
         opened_incident=routing.is_new,
         client_report_id=data.client_report_id,
     )
-    body = report_out(report, located, routing.incident, routing.assignments, []).model_dump(
-        mode="json"
-    )
+    body = report_out(report, located, routing.incident, routing.routed, []).model_dump(mode="json")
     created = outbox.Event("report.created", body, routing.incident.id, report.district_code)
     writes: list[Write] = [
         *routing.writes,
@@ -163,7 +162,7 @@ def report_out(
     report: Report,
     located: Located,
     incident: Incident,
-    assignments: list[AssignmentOut],
+    routed: Sequence[Routed],
     photos: list[Any],
 ) -> ReportOut:
     return ReportOut(
@@ -186,7 +185,7 @@ def report_out(
             status=incident.status,
             is_new=report.opened_incident,
         ),
-        routed_to=[Routed(agency=a.agency, role=a.role) for a in assignments],
+        routed_to=[Routed(agency=a.agency, role=a.role) for a in routed],
         photos=photos,
     )
 
