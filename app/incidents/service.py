@@ -11,6 +11,7 @@ import shapely
 from sqlalchemy import (
     JSON,
     Float,
+    String,
     Update,
     bindparam,
     case,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -225,7 +227,8 @@ async def _open(
     located = sighting.located
     district = located.district.code
     year = now.astimezone(CASE_YEAR_TZ).year
-    seq = await next_case_sequence(session, district, year)
+    wanted = _routes(located.township.code, category)
+    seq, names = await _open_case(session, district, year, list(wanted))
     incident = Incident(
         id=new_id(),
         case_number=f"{district}-{year}-{seq:06d}",
@@ -246,7 +249,7 @@ async def _open(
         report_count=1,
         rework_count=0,
     )
-    rows, names = await _assignment_rows(session, incident, category, now)
+    rows = _assignment_rows(incident, wanted, names, now)
     assignments = _assignments_out(rows, names)
     note = f"report {sighting.report_id}"
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
@@ -280,48 +283,79 @@ def _events(rows: list[dict[str, Any]]) -> Write:
     return dbwrites.inserting(_EVENTS, rows, "event")
 
 
-# Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5).
-_NEXT_SEQ = text(
-    "INSERT INTO case_counters (district_code, year, last_seq) VALUES (:district, :year, 1) "
-    "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
-    "RETURNING last_seq"
-)
+# Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5). A new
+# case also needs the names of the agencies it is routed to: they come back with its number,
+# as a JSON object of name by code.
+_OPEN_CASE = {
+    dialect: text(
+        "INSERT INTO case_counters (district_code, year, last_seq) VALUES (:district, :year, 1) "
+        "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+        f"RETURNING last_seq, (SELECT {names} FROM agencies WHERE {wanted}) AS names"
+    )
+    .bindparams(bindparam("codes", type_=codes))
+    .columns(names=JSON)
+    for dialect, names, wanted, codes in (
+        ("postgresql", "json_object_agg(code, name)", "code = ANY(:codes)", ARRAY(String())),
+        (
+            "sqlite",
+            "json_group_object(code, name)",
+            "code IN (SELECT value FROM json_each(:codes))",
+            JSON(),
+        ),
+    )
+}
 
 
 async def next_case_sequence(session: AsyncSession, district_code: str, year: int) -> int:
-    """The next case number's sequence: unique, gaps allowed (a case rolled back skips one).
+    """The next case number's sequence: unique, gaps allowed (a case rolled back skips one)."""
+    seq, _ = await _open_case(session, district_code, year, [])
+    return seq
+
+
+async def _open_case(
+    session: AsyncSession, district_code: str, year: int, agencies: Sequence[str]
+) -> tuple[int, dict[str, str]]:
+    """The next case number's sequence, and the names of those of `agencies` that exist.
 
     Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
     counter's row made every new incident of the district wait for the one before it.
     """
+    params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(session).bookkeeping(session) as conn:
-        found = await conn.execute(_NEXT_SEQ, {"district": district_code, "year": year})
-        return int(found.scalar_one())
+        row = (await conn.execute(_OPEN_CASE[conn.dialect.name], params)).one()
+        return int(row.last_seq), dict(row.names or {})  # PostgreSQL: NULL when none
 
 
 async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
-    """Route the incident (see `_assignment_rows`) and store the assignments."""
-    rows, names = await _assignment_rows(session, incident, category, now)
+    """Route the incident (see `_routes`) and store the assignments."""
+    wanted = _routes(incident.township_code, category)
+    names = await _agency_names(session, list(wanted))
+    rows = _assignment_rows(incident, wanted, names, now)
     if rows:
         conn = await session.connection()
         await conn.execute(insert(_ASSIGNMENTS), rows)
     return _assignments_out(rows, names)
 
 
-async def _assignment_rows(
-    session: AsyncSession, incident: Incident, category: Category, now: datetime
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _routes(township_code: str, category: Category) -> dict[str, str]:
     """The township of the village is responsible; the category names lead and cooperating.
-    The rows to insert, and the agencies' names by code."""
-    wanted: dict[str, str] = {incident.township_code: "responsible"}
+    Roles by agency code."""
+    wanted: dict[str, str] = {township_code: "responsible"}
     for code in category.lead:
         wanted.setdefault(code, "lead")
     for code in category.cooperating:
         wanted.setdefault(code, "cooperating")
-    names = await _agency_names(session, list(wanted))
-    rows = [
+    return wanted
+
+
+def _assignment_rows(
+    incident: Incident, wanted: dict[str, str], names: dict[str, str], now: datetime
+) -> list[dict[str, Any]]:
+    """The assignments to insert: an agency that no longer exists drops out of the rule
+    rather than fail reports."""
+    return [
         {
             "incident_id": incident.id,
             "district_code": incident.district_code,
@@ -330,9 +364,8 @@ async def _assignment_rows(
             "assigned_at": now,
         }
         for code, role in wanted.items()
-        if code in names  # a deleted bureau drops out of the rule rather than fail reports
+        if code in names
     ]
-    return rows, names
 
 
 def _assignments_out(rows: list[dict[str, Any]], names: dict[str, str]) -> list[AssignmentOut]:

@@ -109,6 +109,20 @@ async def test_gcj02_point_lands_in_the_right_village(harness: Harness) -> None:
     assert abs(body["location"]["lat"] - wgs[1]) < 1e-9
 
 
+async def test_an_agency_gone_from_the_table_drops_out_of_the_routing(harness: Harness) -> None:
+    """No API deletes an agency, but an operator may: reports go on, routed to the rest."""
+    await load_grid(harness)
+    async with harness.db.write() as session:
+        await session.execute(text("DELETE FROM agencies WHERE code = 'urban-management'"))
+    headers = await login_headers(harness, "grid_worker")
+    body = await _report(harness, headers)
+    assert body["incident"]["is_new"] is True
+    assert body["routed_to"] == [{"agency": {"code": WEST, "name": "西镇"}, "role": "responsible"}]
+    merged = await _report(harness, headers)
+    assert merged["incident"]["id"] == body["incident"]["id"]
+    assert merged["routed_to"] == body["routed_to"]
+
+
 async def test_routing_follows_the_category_rule(harness: Harness) -> None:
     await load_grid(harness)
     async with harness.db.write() as session:
