@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
 from app.db import Database
+from app.outbox.notifications import OutboxNotifications
 from app.webhooks import fanout, signing, targets
 from app.webhooks.claims import Claimed, claim_due
 from app.webhooks.models import (
@@ -328,20 +329,23 @@ async def run(
     clock: Clock,
     options: WorkerOptions,
     stop: asyncio.Event | None = None,
+    notifications: OutboxNotifications | None = None,
 ) -> None:
-    """Deliver until stopped: back to back while there is work, else every poll_seconds."""
+    """Deliver until stopped: back to back while there is work; else when PostgreSQL says
+    new events committed, or every poll_seconds."""
     stop = stop or asyncio.Event()
+    notifications = notifications or OutboxNotifications(db.engine)
     async with client(options.timeout) as http:
-        while not stop.is_set():
-            try:
-                counts = await dispatch_once(db, clock, http, options)
-            except Exception:  # noqa: BLE001 - a database blip must not end the worker
-                log.exception("webhook_dispatch_failed")
-                counts = DispatchCounts()
-            if counts.busy:  # more may be waiting: no pause (events nobody subscribed to too)
-                log.info("webhook_dispatch", **vars(counts))
-                continue
-            try:
-                await asyncio.wait_for(stop.wait(), options.poll_seconds)
-            except TimeoutError:
-                pass
+        try:
+            while not stop.is_set():
+                try:
+                    counts = await dispatch_once(db, clock, http, options)
+                except Exception:  # noqa: BLE001 - a database blip must not end the worker
+                    log.exception("webhook_dispatch_failed")
+                    counts = DispatchCounts()
+                if counts.busy:  # more may be waiting: no pause (events nobody subscribed to)
+                    log.info("webhook_dispatch", **vars(counts))
+                    continue
+                await notifications.wait(stop, options.poll_seconds)
+        finally:
+            await notifications.close()

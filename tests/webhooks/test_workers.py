@@ -17,9 +17,10 @@ from app.clock import FrozenClock
 from app.db import Database, create_engine
 from app.main import create_app
 from app.outbox import service as outbox
+from app.outbox.notifications import OutboxNotifications
 from app.webhooks import service as webhook_service
 from app.webhooks.schemas import WebhookIn
-from app.webhooks.worker import client, dispatch_once
+from app.webhooks.worker import client, dispatch_once, run
 from tests.conftest import settings_for
 from tests.factories import NOW
 from tests.live import running
@@ -90,6 +91,49 @@ async def test_two_workers_never_send_one_event_twice_at_once(
         body = verify(secret, r.headers, r.body, NOW.timestamp())
         seqs.setdefault(body["data"]["id"], []).append(body["data"]["seq"])
     assert all(s == sorted(s) for s in seqs.values())  # in order per incident
+
+
+class _Watched(OutboxNotifications):
+    """Counts the worker's waits, so a test knows when it is idle for its whole poll."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db.engine)
+        self.waits = 0
+
+    async def wait(self, stop: asyncio.Event, poll_seconds: float) -> None:
+        self.waits += 1
+        await super().wait(stop, poll_seconds)
+
+
+async def test_an_idle_worker_sends_a_new_event_when_it_commits(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL notifies the waiting worker of the commit: an hour's poll or not, the event
+    goes out at once. SQLite has no notifications: its worker finds the event at its poll."""
+    settings = settings_for(fresh_database_url, tmp_path)
+    db = Database(create_engine(settings.url, settings))
+    postgres = db.dialect == "postgresql"
+    options = replace(OPTIONS, poll_seconds=3600 if postgres else 0.05)
+    notifications, stop = _Watched(db), asyncio.Event()
+    try:
+        with receiving() as receiver:
+            await _subscribe(db, receiver.url())
+            worker = asyncio.create_task(run(db, FrozenClock(NOW), options, stop, notifications))
+            # The first wait returns at once (it started listening: events may have come
+            # before); the second is the idle worker's.
+            while notifications.waits < 2:
+                await asyncio.sleep(0.01)
+            assert notifications.listening is postgres
+            await _emit(db, 1)
+            deadline = time.monotonic() + 30
+            while not receiver.received and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(worker, timeout=30)
+    finally:
+        await db.dispose()
+    assert [r.json()["data"] for r in receiver.received] == [{"id": "incident000", "seq": 0}]
+    assert not notifications.listening  # the worker closed its connection when it stopped
 
 
 def test_serve_on_sqlite_delivers_in_process(fresh_database_url: str, tmp_path: Path) -> None:
