@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # (the two-command set-up). With PostgreSQL run `burnban worker` processes instead.
     run_worker_in_process: bool | None = None
     # PostgreSQL connections per process: up to twice this for units of work, and half of it
-    # (at least 2) for counters (app/db.py, bookkeeping).
+    # (at least 2) for counters (app/db.py, bookkeeping); a webhook worker, one more to LISTEN.
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 

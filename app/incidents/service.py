@@ -108,8 +108,7 @@ async def take_report(
     """
     radius = category.merge_radius_m
     window = timedelta(minutes=category.merge_window_minutes)
-    await store.lock_area(session, f"incident:{category.code}", sighting.lon, sighting.lat, radius)
-    nearby = await store.nearby_open_incidents(
+    nearby = await store.lock_nearby_open_incidents(
         session,
         category.code,
         sighting.lon,

@@ -12,7 +12,7 @@ from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dbtypes import UtcDateTime
-from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain, area_lock_keys
+from app.spatial.store import CellBounds, Chain, area_lock_keys
 
 # With 100 000 villages PostgreSQL plans this prepared statement anew for each point (a
 # generic plan, blind to the point, is costed higher), so its planning is paid every time:
@@ -27,19 +27,12 @@ _LOCATE = text(
     "ORDER BY c.code LIMIT 1"
 )
 
-# One round trip for all the keys; unnest yields them in the (sorted) order given.
-_LOCK = text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) key")
-# Sphere, not spheroid: the same distance as geo.distance.haversine_m on SQLite, and the
-# expression and the condition on status match the partial GiST index
-# gix_incidents_open_location, which the plan of this prepared statement reads whatever the
-# point and the window.
-_NEARBY_OPEN_INCIDENTS = text(
-    "SELECT id, ST_Distance(location::geography, p.g, false) AS distance_m "
-    "FROM incidents, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) p "
-    f"WHERE {IS_OPEN_INCIDENT} AND category = :category "
-    "AND last_observed_at BETWEEN :seen_from AND :seen_until "
-    "AND ST_DWithin(location::geography, p.g, :radius_m, false) "
-    "ORDER BY distance_m, opened_at, id"
+# The area lock and the search that must follow it, in one round trip: a function of
+# migration 2b6f9e4c8d17, which runs the search with a snapshot taken after the lock. Sphere,
+# not spheroid: the same distance as geo.distance.haversine_m on SQLite.
+_LOCK_NEARBY_OPEN_INCIDENTS = text(
+    "SELECT id, distance_m FROM burnban_lock_nearby_open_incidents(CAST(:keys AS bigint[]), "
+    ":category, :lon, :lat, :radius_m, :seen_from, :seen_until)"
 ).bindparams(
     bindparam("seen_from", type_=UtcDateTime()),
     bindparam("seen_until", type_=UtcDateTime()),
@@ -82,15 +75,7 @@ class PostgisStore:
         row = (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).first()
         return None if row is None else Chain(*row)
 
-    async def lock_area(
-        self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
-    ) -> None:
-        """Transaction-scoped advisory locks on the tiles around the point, in key order so
-        that two writers never wait for each other in a cycle."""
-        conn = await session.connection()
-        await conn.execute(_LOCK, {"keys": area_lock_keys(scope, lon, lat, radius_m)})
-
-    async def nearby_open_incidents(
+    async def lock_nearby_open_incidents(
         self,
         session: AsyncSession,
         category: str,
@@ -100,16 +85,20 @@ class PostgisStore:
         seen_from: datetime,
         seen_until: datetime,
     ) -> list[tuple[str, float]]:
+        """Transaction-scoped advisory locks on the tiles around the point, in key order so
+        that two writers never wait for each other in a cycle; then the search."""
         conn = await session.connection()
+        keys = area_lock_keys(f"incident:{category}", lon, lat, radius_m)
         rows = await conn.execute(
-            _NEARBY_OPEN_INCIDENTS,
+            _LOCK_NEARBY_OPEN_INCIDENTS,
             {
+                "keys": keys,
+                "category": category,
                 "lon": lon,
                 "lat": lat,
-                "category": category,
+                "radius_m": radius_m,
                 "seen_from": seen_from,
                 "seen_until": seen_until,
-                "radius_m": radius_m,
             },
         )
         return [(str(row[0]), float(row[1])) for row in rows]

@@ -73,17 +73,7 @@ class SqliteStore:
                 return Chain(*chain)
         return None
 
-    async def lock_area(
-        self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
-    ) -> None:
-        """Take the database's write lock now (SQLite has no finer one), unless the unit
-        holds it already: a write unit begins its transaction IMMEDIATE at its first write,
-        and this counts as one."""
-        conn = await session.connection()
-        if conn.sync_connection is None or not in_transaction(conn.sync_connection):
-            await conn.execute(_TAKE_WRITE_LOCK)
-
-    async def nearby_open_incidents(
+    async def lock_nearby_open_incidents(
         self,
         session: AsyncSession,
         category: str,
@@ -93,9 +83,14 @@ class SqliteStore:
         seen_from: datetime,
         seen_until: datetime,
     ) -> list[tuple[str, float]]:
-        """Candidates from a lon/lat box, then the exact great-circle distance."""
+        """The database's write lock (SQLite has no finer one), unless the unit holds it
+        already: a write unit begins its transaction IMMEDIATE at its first write, and the
+        lock statement counts as one. Then candidates from a lon/lat box, and the exact
+        great-circle distance."""
         min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, radius_m)
         conn = await session.connection()
+        if conn.sync_connection is None or not in_transaction(conn.sync_connection):
+            await conn.execute(_TAKE_WRITE_LOCK)
         rows = await conn.execute(
             _OPEN_INCIDENTS_IN_BOX,
             {

@@ -55,16 +55,7 @@ class SpatialStore(Protocol):
         """The village covering the WGS-84 point (the smallest code on a border), with its
         township and district."""
 
-    async def lock_area(
-        self, session: AsyncSession, scope: str, lon: float, lat: float, radius_m: float
-    ) -> None:
-        """Serialise, until the transaction ends, writers whose areas within radius_m meet.
-
-        Two callers with the same scope and radius whose points are within radius_m of each
-        other wait for one another; callers far apart do not.
-        """
-
-    async def nearby_open_incidents(
+    async def lock_nearby_open_incidents(
         self,
         session: AsyncSession,
         category: str,
@@ -74,9 +65,11 @@ class SpatialStore(Protocol):
         seen_from: datetime,
         seen_until: datetime,
     ) -> list[tuple[str, float]]:
-        """Open incidents of `category` located within radius_m (on the ground) of the point
-        and last observed within [seen_from, seen_until]: (id, distance in metres), nearest
-        first."""
+        """Serialise, until the transaction ends, writers looking for open incidents of
+        `category` within radius_m of each other's points; then, seeing what the writer waited
+        for committed, the open incidents of `category` located within radius_m (on the
+        ground) of the point and last observed within [seen_from, seen_until]: (id, distance
+        in metres), nearest first. Writers far apart do not wait for each other."""
 
     def within_m(
         self, table: Table, lon: float, lat: float, radius_m: float

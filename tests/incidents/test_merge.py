@@ -183,6 +183,13 @@ def test_the_merge_query_knows_every_open_status() -> None:
     assert set(OPEN_INCIDENT_STATUSES) == set(STATUSES) - set(TERMINAL_STATUSES)
 
 
+def _literal(value: Any) -> str:
+    """A parameter as an SQL literal (EXPLAIN EXECUTE takes no bound parameters)."""
+    if isinstance(value, list):
+        value = "{" + ",".join(str(v) for v in value) + "}"
+    return "'{}'".format(str(value).replace("'", "''"))
+
+
 async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harness) -> None:
     """The proximity search reads the partial index of the open incidents by place, so a busy
     morning's incidents are not all measured for each report. PostgreSQL plans a prepared
@@ -195,7 +202,9 @@ async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harne
     def record(*args: Any) -> None:
         statement, parameters = args[2], args[3]
         if "FROM incidents" in statement and "last_observed_at BETWEEN" in statement:
-            seen.append((statement, parameters))
+            seen.append((statement, parameters))  # SQLite's search
+        elif "burnban_lock_nearby_open_incidents(" in statement:
+            seen.append((statement, parameters))  # PostgreSQL's lock and search
 
     event.listen(harness.db.engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -206,9 +215,16 @@ async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harne
     async with harness.db.read() as session:
         conn = await session.connection()
         if harness.backend == "postgis":
+            # The search runs in a function, after its lock: prepare its query as it stands.
+            source = await conn.scalar(
+                text("SELECT prosrc FROM pg_proc WHERE proname = :name"),
+                {"name": "burnban_lock_nearby_open_incidents"},
+            )
+            query = source.split("RETURN QUERY", 1)[1].split(";", 1)[0]
+            types = "bigint[], varchar, float8, float8, float8, timestamptz, timestamptz"
             await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-            await conn.exec_driver_sql(f"PREPARE nearby AS {statement}")
-            args = ", ".join("'{}'".format(str(p).replace("'", "''")) for p in parameters)
+            await conn.exec_driver_sql(f"PREPARE nearby({types}) AS {query}")
+            args = ", ".join(_literal(p) for p in parameters)
             rows = list(await conn.exec_driver_sql(f"EXPLAIN EXECUTE nearby({args})"))
             await conn.exec_driver_sql("DEALLOCATE nearby")  # PREPARE outlives the unit
             index = "gix_incidents_open_location"
