@@ -137,6 +137,7 @@ async def take_report(
 # routing comes back with it, as a JSON array of [agency code, agency name, role]: the
 # report's answer names them, and a second statement would cost a round trip.
 _NEWER = _INCIDENTS.c.last_observed_at <= bindparam("observed_at", type_=UtcDateTime())
+_ROUTED = "routed"
 
 
 def _merge_statement(aggregate: str) -> Update:
@@ -171,7 +172,6 @@ def _merge_statement(aggregate: str) -> Update:
     )
 
 
-_ROUTED = "routed"
 _MERGE = {
     "postgresql": _merge_statement("json_agg(json_build_array(a.agency_code, g.name, a.role))"),
     "sqlite": _merge_statement("json_group_array(json_array(a.agency_code, g.name, a.role))"),
