@@ -113,7 +113,8 @@ async def test_an_agency_gone_from_the_table_drops_out_of_the_routing(harness: H
     """No API deletes an agency, but an operator may: reports go on, routed to the rest."""
     await load_grid(harness)
     async with harness.db.write() as session:
-        await session.execute(text("DELETE FROM agencies WHERE code = 'urban-management'"))
+        conn = await session.connection()
+        await conn.execute(text("DELETE FROM agencies WHERE code = 'urban-management'"))
     headers = await login_headers(harness, "grid_worker")
     body = await _report(harness, headers)
     assert body["incident"]["is_new"] is True
