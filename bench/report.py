@@ -98,6 +98,12 @@ def table(run: DatabaseRun, workers: int) -> str:
             f"{load['signatures_checked']} signatures good"
         )
     for row in run.rows:
+        if "merged_share" in row.load:
+            lines.append(
+                f"   {row.workload}: {row.load['merged_share']:.0%} of the reports joined an open "
+                "incident; the rest opened one (the heavier path)"
+            )
+    for row in run.rows:
         for sample in row.load.get("error_samples", []):
             lines.append(f"   {row.workload} error: {sample}")
     return "\n".join(lines)

@@ -239,17 +239,32 @@ def _run_workload(
             return row
         seconds = settings.duration
         log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
+        stored = _reports_stored(db) if workload.name == "reports" else None
         with RssSampler(server.workers) as rss:
             row.load = loadgen.launch(
                 db.workdir, workload.name, target, workload.name, row.concurrency,
                 settings.warmup, settings.duration,
             )  # fmt: skip
         row.rss_mb = rss.peak_mb
+        if stored is not None:  # a new incident is the heavier path: say how often it was taken
+            (total, merged), (total_before, merged_before) = _reports_stored(db), stored
+            posted = total - total_before
+            row.load["merged_share"] = (merged - merged_before) / posted if posted else 0.0
     except Exception as exc:  # noqa: BLE001 - a failed workload is a row that says so
         what = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
         row.status = f"failed: {what}"
         log(f"{db.kind}: {workload.name}: {row.status}")
     return row
+
+
+def _reports_stored(db: database.BenchDatabase) -> tuple[int, int]:
+    """Reports stored, and how many of them joined an incident already open."""
+    [(total, merged)] = database.fetch(
+        db,
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN opened_incident THEN 0 ELSE 1 END), 0) "
+        "FROM reports",
+    )
+    return int(total), int(merged)
 
 
 def _operation(db: database.BenchDatabase, target: Target) -> dict[str, Any]:
