@@ -18,6 +18,7 @@ from geo.distance import bbox_around, metres_to_degrees
 # Every status but closed and rejected. The merge's proximity search reads partial indexes
 # of the open incidents only (migration 0007): a query uses them by spelling this condition,
 # constants and all, exactly as the indexes do. As a bound parameter it would not match them.
+# (PostgreSQL's search is a function of migration 0010, which spells it the same way.)
 OPEN_INCIDENT_STATUSES = ("dispatched", "acknowledged", "on_site", "resolved")
 IS_OPEN_INCIDENT = "status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_INCIDENT_STATUSES))
 # Lock tiles are at least this many degrees wide (about 1 km), and never narrower than the
