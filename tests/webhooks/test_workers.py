@@ -1,4 +1,5 @@
-"""Several workers on one outbox, and the worker inside `burnban serve` on SQLite."""
+"""Several workers on one outbox, an idle worker told of new events, and the worker inside
+`burnban serve` on SQLite."""
 
 from __future__ import annotations
 
@@ -119,10 +120,14 @@ async def test_an_idle_worker_sends_a_new_event_when_it_commits(
         with receiving() as receiver:
             await _subscribe(db, receiver.url())
             worker = asyncio.create_task(run(db, FrozenClock(NOW), options, stop, notifications))
-            # The first wait returns at once (it started listening: events may have come
-            # before); the second is the idle worker's.
-            while notifications.waits < 2:
-                await asyncio.sleep(0.01)
+
+            async def idle() -> None:
+                # The first wait returns at once (it started listening: events may have come
+                # before); the second is the idle worker's.
+                while notifications.waits < 2:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(idle(), timeout=30)
             assert notifications.listening is postgres
             await _emit(db, 1)
             deadline = time.monotonic() + 30
