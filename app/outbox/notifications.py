@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 CHANNEL = "burnban_outbox"
+_CONNECT_TIMEOUT_S = 5.0
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ class OutboxNotifications:
             return
         await self.close()  # a connection that died
         args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
+        kwargs.setdefault("timeout", _CONNECT_TIMEOUT_S)  # an unreachable server delays the poll
         try:
             conn = await asyncpg.connect(*args, **kwargs)
             await conn.add_listener(CHANNEL, self._notified)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
+from structlog.testing import capture_logs
 
 from app.auth import service as auth_service
 from app.auth.principal import Principal
@@ -139,6 +141,21 @@ async def test_an_idle_worker_sends_a_new_event_when_it_commits(
         await db.dispose()
     assert [r.json()["data"] for r in receiver.received] == [{"id": "incident000", "seq": 0}]
     assert not notifications.listening  # the worker closed its connection when it stopped
+
+
+async def test_a_worker_that_cannot_listen_polls_and_says_so_once() -> None:
+    """With no PostgreSQL to LISTEN on, each wait is the whole poll; the worker says so once
+    and tries again at every wait."""
+    engine = create_async_engine("postgresql+asyncpg://burnban@127.0.0.1:1/nowhere")
+    notifications, stop = OutboxNotifications(engine), asyncio.Event()
+    try:
+        with capture_logs() as logs:
+            for _ in range(3):
+                await notifications.wait(stop, 0.01)
+    finally:
+        await engine.dispose()
+    assert not notifications.listening
+    assert [entry["event"] for entry in logs] == ["outbox_listen_failed"]
 
 
 def test_serve_on_sqlite_delivers_in_process(fresh_database_url: str, tmp_path: Path) -> None:
