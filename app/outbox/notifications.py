@@ -59,10 +59,13 @@ class OutboxNotifications:
         await self.close()  # a connection that died
         args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
         kwargs.setdefault("timeout", _CONNECT_TIMEOUT_S)  # an unreachable server delays the poll
+        conn = None
         try:
             conn = await asyncpg.connect(*args, **kwargs)
             await conn.add_listener(CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the worker polls meanwhile
+            if conn is not None:
+                conn.terminate()
             if not self._failing:
                 log.warning("outbox_listen_failed", error=type(exc).__name__)
             self._failing = True
