@@ -239,14 +239,14 @@ def _run_workload(
             return row
         seconds = settings.duration
         log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
-        stored = _reports_stored(db) if workload.name == "reports" else None
+        stored = _reports_stored(db) if workload.counts_merges else None
         with RssSampler(server.workers) as rss:
             row.load = loadgen.launch(
                 db.workdir, workload.name, target, workload.name, row.concurrency,
                 settings.warmup, settings.duration,
             )  # fmt: skip
         row.rss_mb = rss.peak_mb
-        if stored is not None:  # a new incident is the heavier path: say how often it was taken
+        if stored is not None:
             (total, merged), (total_before, merged_before) = _reports_stored(db), stored
             posted = total - total_before
             row.load["merged_share"] = (merged - merged_before) / posted if posted else 0.0

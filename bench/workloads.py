@@ -78,6 +78,8 @@ class Workload:
     # posted by it, their events delivered by `burnban worker` and timed (bench/webhooks.py);
     # "operation": a service call timed in a process of its own (bench/operation.py).
     driver: Literal["loadgen", "webhooks", "operation"] = "loadgen"
+    # Reports: say how many joined an open incident (opening one is the heavier path).
+    counts_merges: bool = False
 
 
 RSS = Goal("rss_mb", 250.0)
@@ -147,6 +149,7 @@ WORKLOADS: tuple[Workload, ...] = (
             RSS,
         ),
         needs="reports",
+        counts_merges=True,
     ),
     Workload(
         "incident-page",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import shapely
 from sqlalchemy import (
@@ -227,7 +227,7 @@ async def _open(
     district = located.district.code
     year = now.astimezone(CASE_YEAR_TZ).year
     wanted = _routes(located.township.code, category)
-    seq, names = await _open_case(session, district, year, list(wanted))
+    seq, names = await open_case(session, district, year, list(wanted))
     incident = Incident(
         id=new_id(),
         case_number=f"{district}-{year}-{seq:06d}",
@@ -305,16 +305,16 @@ _OPEN_CASE = {
 }
 
 
-async def next_case_sequence(session: AsyncSession, district_code: str, year: int) -> int:
-    """The next case number's sequence: unique, gaps allowed (a case rolled back skips one)."""
-    seq, _ = await _open_case(session, district_code, year, [])
-    return seq
+class OpenedCase(NamedTuple):
+    seq: int  # the case number's sequence in its district and year
+    names: dict[str, str]  # agency name by code
 
 
-async def _open_case(
+async def open_case(
     session: AsyncSession, district_code: str, year: int, agencies: Sequence[str]
-) -> tuple[int, dict[str, str]]:
-    """The next case number's sequence, and the names of those of `agencies` that exist.
+) -> OpenedCase:
+    """The next case number's sequence (unique, gaps allowed: a case rolled back skips one),
+    and the names of those of `agencies` that exist.
 
     Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
     counter's row made every new incident of the district wait for the one before it.
@@ -322,7 +322,7 @@ async def _open_case(
     params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(session).bookkeeping(session) as conn:
         row = (await conn.execute(_OPEN_CASE[conn.dialect.name], params)).one()
-        return int(row.last_seq), dict(row.names or {})  # PostgreSQL: NULL when none
+        return OpenedCase(int(row.last_seq), dict(row.names or {}))  # PostgreSQL: NULL if none
 
 
 async def assign(

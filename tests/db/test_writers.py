@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database, create_engine
-from app.incidents.service import next_case_sequence
+from app.incidents.service import open_case
 from tests.conftest import TEST_SECRET, new_sqlite_database
 from tests.factories import NOW
 
@@ -130,11 +130,11 @@ async def test_a_case_number_taken_is_not_held_until_its_unit_of_work_ends(
     still at work; SQLite has one writer at a time anyway, and counts inside the unit."""
     first, second = two_processes
     async with first.write() as unit:
-        assert await next_case_sequence(unit, "450305", 2026) == 1
+        assert (await open_case(unit, "450305", 2026, [])).seq == 1
         if first.dialect == "postgresql":
             async with second.write() as other:  # would wait for `unit` on the counter's row
-                taken = next_case_sequence(other, "450305", 2026)
-                assert await asyncio.wait_for(taken, timeout=30) == 2
+                taken = open_case(other, "450305", 2026, [])
+                assert (await asyncio.wait_for(taken, timeout=30)).seq == 2
     async with second.write() as other:
         expected = 3 if first.dialect == "postgresql" else 2
-        assert await next_case_sequence(other, "450305", 2026) == expected
+        assert (await open_case(other, "450305", 2026, [])).seq == expected

@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 from app.categories import service as category_service
 from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
 from app.incidents.models import STATUSES, TERMINAL_STATUSES
-from app.incidents.service import next_case_sequence
+from app.incidents.service import open_case
 from app.spatial.store import OPEN_INCIDENT_STATUSES
 from geo.crs import from_wgs84
 from tests.conftest import Harness
@@ -172,11 +172,11 @@ async def test_outbox_events_are_written_with_the_report(harness: Harness) -> No
 
 async def test_case_numbers_count_per_district_and_year(harness: Harness) -> None:
     async with harness.db.write() as session:
-        assert await next_case_sequence(session, "450305", 2026) == 1
-        assert await next_case_sequence(session, "450305", 2026) == 2
-        assert await next_case_sequence(session, "450305", 2027) == 1
-        assert await next_case_sequence(session, "450311", 2026) == 1
-        assert await next_case_sequence(session, "450305", 2026) == 3
+        assert (await open_case(session, "450305", 2026, [])).seq == 1
+        assert (await open_case(session, "450305", 2026, [])).seq == 2
+        assert (await open_case(session, "450305", 2027, [])).seq == 1
+        assert (await open_case(session, "450311", 2026, [])).seq == 1
+        assert (await open_case(session, "450305", 2026, [])).seq == 3
 
 
 def test_the_merge_query_knows_every_open_status() -> None:
