@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util.concurrency import await_
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,7 +24,6 @@ from app.spatial.sqlite import register_functions
 metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
-_WRITER = "burnban_writer"  # the connection holds its process's turn to write
 _DATABASE = "burnban_database"  # a session's info: the Database it is a unit of work of
 
 
@@ -41,7 +38,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=0,
         # No ping before each checkout (a round trip per unit of work): a connection found
         # dead fails its request once, and the pool then replaces every older connection.
     )
@@ -57,10 +54,10 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     with "database is locked" for having read before another writer committed.
     """
 
-    writers = asyncio.Lock()
+    turns = dbsqlite.WriteTurns(busy_timeout_ms / 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -68,6 +65,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         register_functions(dbapi_connection)
+        turns.adopt(record.info)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -81,15 +79,12 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             and dbsqlite.takes_write_lock(statement)
             and not dbsqlite.in_transaction(conn)
         ):
-            if _WRITER not in conn.connection.info:  # this process's writers take turns
-                await_(writers.acquire())
-                conn.connection.info[_WRITER] = True
-            dbsqlite.begin_immediate(conn, busy_timeout_ms / 1000)
+            dbsqlite.begin_in_greenlet(conn)
 
     @event.listens_for(engine.sync_engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_WRITER, False):  # the unit is over
-            writers.release()
+        if record is not None:  # the unit is over
+            turns.end(record.info)
 
 
 def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:

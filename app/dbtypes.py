@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,18 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Columns:
+    """A row about to be written, read as the model it will be (by attribute): what the
+    answers read of it, without building the model (a SQLModel table model costs more to
+    build than the row costs to write)."""
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.__dict__.update(row)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
 
 
 def new_id() -> str:

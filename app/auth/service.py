@@ -20,16 +20,22 @@ from app.auth.models import ApiKey, User
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.db import Database
+from app.dbdriver import DriverStatement
 from app.grid.models import Cell
 from app.ratelimit import service as ratelimit
 
 _USERS = User.__table__  # type: ignore[attr-defined]
 _KEYS = ApiKey.__table__  # type: ignore[attr-defined]
-_ACTIVE_USER = sa_select(
-    _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
-).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
-_LIVE_KEY = sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
-    _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
+# Every authenticated request runs one of these lookups: run by the driver (app/dbdriver.py).
+_ACTIVE_USER = DriverStatement(
+    sa_select(
+        _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
+    ).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
+)
+_LIVE_KEY = DriverStatement(
+    sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
+        _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
+    )
 )
 
 
@@ -84,25 +90,25 @@ async def principal_from_token(
     user_id = security.token_subject(token, secret_key, now)
     if user_id is None:
         return None
-    # Every authenticated request runs these lookups: columns, not ORM objects.
-    conn = await session.connection()
-    row = (await conn.execute(_ACTIVE_USER, {"id": user_id})).first()
-    return None if row is None else principal_of(row)
+    row = await _ACTIVE_USER.first(await session.connection(), {"id": user_id})
+    if row is None:
+        return None
+    user_id, name, role, cell_code, agency_code = row
+    return Principal(
+        kind="user", id=user_id, name=name, role=role, cell_code=cell_code, agency_code=agency_code
+    )
 
 
 async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
     if not key.startswith(security.API_KEY_PREFIX):
         return None
     conn = await session.connection()
-    row = (await conn.execute(_LIVE_KEY, {"hash": security.hash_api_key(key)})).first()
+    row = await _LIVE_KEY.first(conn, {"hash": security.hash_api_key(key)})
     if row is None:
         return None
+    key_id, name, scopes, cell_code = row
     return Principal(
-        kind="api_key",
-        id=row.id,
-        name=row.name,
-        scopes=frozenset(row.scopes),
-        cell_code=row.cell_code,
+        kind="api_key", id=key_id, name=name, scopes=frozenset(scopes), cell_code=cell_code
     )
 
 

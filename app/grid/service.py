@@ -19,7 +19,7 @@ from app.auth.principal import Principal
 from app.grid.models import CELLS, Cell
 from app.grid.schemas import CellRef, ImportResult, Located
 from app.pagination import decode_cursor, encode_cursor
-from app.spatial.store import CellBounds, SpatialStore
+from app.spatial.store import CellBounds, Chain, SpatialStore
 from geo import crs as geo_crs
 from geo.area import area_km2
 from geo.grid import CellShape, validate_grid
@@ -299,10 +299,14 @@ async def locate(session: AsyncSession, store: SpatialStore, lon: float, lat: fl
     found = await store.locate(session, lon, lat)
     if found is None:
         raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")
+    return located(found)
+
+
+def located(chain: Chain) -> Located:
     return Located(
-        village=CellRef(code=found.village_code, name=found.village_name),
-        township=CellRef(code=found.township_code, name=found.township_name),
-        district=CellRef(code=found.district_code, name=found.district_name),
+        village=CellRef(code=chain.village_code, name=chain.village_name),
+        township=CellRef(code=chain.township_code, name=chain.township_name),
+        district=CellRef(code=chain.district_code, name=chain.district_name),
     )
 
 

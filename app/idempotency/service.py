@@ -1,8 +1,9 @@
-"""Claiming an idempotency key inside the unit of work that creates the resource.
+"""Idempotency keys: the first answer given under a key, claimed with what it protects.
 
-The key row is inserted in the same transaction as what it protects, so a concurrent
-duplicate blocks on the unique index (PostgreSQL) or the write lock (SQLite) until the first
-commits, and then answers the first answer; if the first fails, its key goes with it.
+The key row is inserted with its answer in the same transaction as what it protects (see
+`SpatialStore.file_report`), so a concurrent duplicate blocks on the unique index
+(PostgreSQL) or the write lock (SQLite) until the first commits, and then answers the first
+answer; if the first fails, its key goes with it.
 """
 
 from __future__ import annotations
@@ -13,27 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
 from app.auth.principal import Principal
-from app.dbwrites import Write
-from app.idempotency.models import DONE, IN_FLIGHT, IdempotencyKey
+from app.idempotency.models import DONE, IdempotencyKey
 
 _KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
-_CLAIM_COLUMNS = ("caller_kind", "caller_id", "key", "request_hash", "status", "created_at")
-
-
-_CLAIM = {
-    dialect: insert(_KEYS)
-    .values({c: bindparam(c, type_=_KEYS.c[c].type) for c in _CLAIM_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["caller_kind", "caller_id", "key"])
-    .returning(_KEYS.c.id)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
 
 
 @dataclass(frozen=True)
@@ -50,33 +38,20 @@ def request_hash(canonical: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-async def claim(
-    session: AsyncSession, caller: Principal, key: str, body_hash: str, now: datetime
-) -> int | StoredAnswer:
-    """The new key row's id, or the answer stored under the key by an earlier request.
-
-    One statement when the key is new. A concurrent request holding the same key makes
-    PostgreSQL's INSERT wait until it ends; then the key is taken (its answer is read) or free.
-    """
-    conn = await session.connection()
-    claimed = await conn.execute(
-        _CLAIM[conn.dialect.name],
-        {
-            "caller_kind": caller.kind,
-            "caller_id": caller.id,
-            "key": key,
-            "request_hash": body_hash,
-            "status": IN_FLIGHT,
-            "created_at": now,
-        },
-    )
-    key_id = claimed.scalar()
-    if key_id is not None:
-        return int(key_id)
-    found = await stored(session, caller, key)
-    if found is None:  # taken by a request that rolled back since: let the client retry
-        raise errors.Conflict("a request with this idempotency key is in progress; retry")
-    return answer(found, body_hash)
+def claim_row(
+    caller: Principal, key: str, body_hash: str, status: int, body: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The key's row, holding the answer to give again."""
+    return {
+        "caller_kind": caller.kind,
+        "caller_id": caller.id,
+        "key": key,
+        "request_hash": body_hash,
+        "status": DONE,
+        "response_status": status,
+        "response_body": body,
+        "created_at": now,
+    }
 
 
 async def stored(session: AsyncSession, caller: Principal, key: str) -> Any:
@@ -97,19 +72,3 @@ def answer(row: Any, body_hash: str) -> StoredAnswer:
     if row.status != DONE or row.response_body is None:
         raise errors.Conflict("a request with this idempotency key is still in progress")
     return StoredAnswer(status=int(row.response_status), body=dict(row.response_body))
-
-
-_COMPLETE = (
-    update(_KEYS)
-    .where(_KEYS.c.id == bindparam("key_id"))
-    .values(
-        status=DONE,
-        response_status=bindparam("key_status"),
-        response_body=bindparam("key_body", type_=_KEYS.c.response_body.type),
-    )
-)
-
-
-def completing(key_id: int, status: int, body: dict[str, Any]) -> Write:
-    """The write storing the answer under the key, in the transaction that made it."""
-    return _COMPLETE, {"key_id": key_id, "key_status": status, "key_body": body}

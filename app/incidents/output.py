@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
 
 from app.grid.schemas import Located
-from app.incidents.models import WORKING_STATUSES, Incident
+from app.incidents.models import WORKING_STATUSES
 from app.incidents.schemas import AssignmentOut, IncidentOut, PenaltyOut, Point, Resolution
 
 
-def is_overdue(incident: Incident, now: datetime) -> bool:
+class IncidentColumns(Protocol):
+    """What the answers read of an incident: a stored `Incident`, or the row of one about to
+    be written (`app.dbtypes.Columns`)."""
+
+    id: str
+    case_number: str
+    category: str
+    status: str
+    version: int
+    lon: float
+    lat: float
+    opened_at: datetime
+    updated_at: datetime
+    due_at: datetime
+    closed_at: datetime | None
+    report_count: int
+    resolved_at: datetime | None
+    outcome: str | None
+    penalty_kind: str | None
+    penalty_amount_yuan: Decimal | None
+    legal_basis: str | None
+
+
+def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
     """The next step's time limit has passed (resolved incidents wait on verification)."""
     return incident.status in WORKING_STATUSES and now > incident.due_at
 
 
-def resolution_of(incident: Incident) -> Resolution | None:
+def resolution_of(incident: IncidentColumns) -> Resolution | None:
     if incident.outcome is None:
         return None
     penalty = None
@@ -34,7 +59,7 @@ def resolution_of(incident: Incident) -> Resolution | None:
 
 
 def incident_out(
-    incident: Incident, located: Located, assignments: list[AssignmentOut], now: datetime
+    incident: IncidentColumns, located: Located, assignments: list[AssignmentOut], now: datetime
 ) -> IncidentOut:
     return IncidentOut(
         id=incident.id,

@@ -5,49 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import shapely
-from sqlalchemy import (
-    JSON,
-    Float,
-    String,
-    Update,
-    bindparam,
-    case,
-    insert,
-    literal_column,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import JSON, Integer, String, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import dbwrites, errors
+from app import errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
 from app.db import Database
-from app.dbtypes import UtcDateTime, new_id
-from app.dbwrites import Write
+from app.dbdriver import DriverStatement
+from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
 from app.grid.schemas import Located
 from app.incidents import access
-from app.incidents.models import (
-    TERMINAL_STATUSES,
-    Assignment,
-    Incident,
-    IncidentEvent,
-)
+from app.incidents.models import Assignment, Incident, IncidentEvent
 from app.incidents.output import incident_out
 from app.incidents.schemas import (
     Actor,
     AgencyRef,
     AssignmentOut,
     IncidentDetail,
+    IncidentRef,
     IncidentReport,
     Point,
     Routed,
@@ -55,18 +39,27 @@ from app.incidents.schemas import (
 )
 from app.outbox import service as outbox
 from app.reports.models import Report
-from app.spatial.store import SpatialStore
+from app.spatial.store import CategoryRule, Joining, OpenIncident, Opening
 
 # Case numbers count per calendar year where the districts are: China, UTC+8, no DST.
 CASE_YEAR_TZ = timezone(timedelta(hours=8))
 _ROLE_ORDER = {"responsible": 0, "lead": 1, "cooperating": 2}
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
-_EVENTS = IncidentEvent.__table__  # type: ignore[attr-defined]
+_INCIDENT_COLUMNS = tuple(c.name for c in _INCIDENTS.c)
 _ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 _AGENCIES = Agency.__table__  # type: ignore[attr-defined]
 
 
 _R = TypeVar("_R", bound=Routed)
+
+
+class _IncidentKeys(Protocol):
+    """An incident stored, being opened or read to be joined: what its rows refer to it by."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def district_code(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -82,143 +75,66 @@ class Sighting:
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a report went, and the writes that go with it (see `dbwrites.execute_together`)."""
+    """Where a report goes, the incident as it will be once the report is filed, and the
+    incident's share of the filing (see `SpatialStore.file_report`)."""
 
-    incident: Incident
-    is_new: bool
-    routed: Sequence[Routed]
-    writes: list[Write]
-    events: list[outbox.Event]
+    incident: IncidentRef
+    routed: list[Routed]
+    joins: Joining | None
+    opens: Opening | None
+    events: list[dict[str, Any]]  # incident_events rows
+    outbox: list[outbox.Event]
 
 
-async def take_report(
+async def route(
     session: AsyncSession,
-    store: SpatialStore,
-    category: Category,
+    category: CategoryRule,
+    nearest: OpenIncident | None,
     sighting: Sighting,
     actor: Principal,
     now: datetime,
 ) -> Routing:
-    """Join the nearest open incident seen recently nearby, or open and route a new one.
-
-    Writers near the same place are serialised first (an advisory lock per area on
-    PostgreSQL; SQLite serialises all writers), so two phones reporting one fire at once
-    make one incident. The incident row is changed here; its timeline entries and events
-    are returned as writes for the caller to run with its own.
-    """
-    radius = category.merge_radius_m
-    window = timedelta(minutes=category.merge_window_minutes)
-    nearby = await store.lock_nearby_open_incidents(
-        session,
-        category.code,
-        sighting.lon,
-        sighting.lat,
-        radius,
-        sighting.observed_at - window,
-        sighting.observed_at + window,
-    )
-    note = f"report {sighting.report_id}"
-    for incident_id, _distance in nearby:
-        merged = await _merge(session, incident_id, sighting, now)
-        if merged is not None:  # else it was closed since: try the next nearest
-            incident, routed = merged
-            return Routing(
-                incident,
-                False,
-                routed,
-                [_events([event_row(incident, actor, now, "report_added", note=note)])],
-                [_updated(incident, sighting.report_id)],
-            )
-    return await _open(session, category, sighting, actor, now)
+    """Join the nearest open incident seen recently nearby (the scene's), or open a new one
+    and route it to the responsible agencies."""
+    if nearest is not None:
+        return _joining(nearest, sighting, actor, now)
+    return await _opening(session, category, sighting, actor, now)
 
 
-# Counts a report in, unless the incident was closed meanwhile. A fire moves with the wind:
-# the incident is where it was last seen. Every SET sees the row as it was. The incident's
-# routing comes back with it, as a JSON array of [agency code, agency name, role]: the
-# report's answer names them, and a second statement would cost a round trip.
-_NEWER = _INCIDENTS.c.last_observed_at <= bindparam("observed_at", type_=UtcDateTime())
-_ROUTED = "routed"
-
-
-def _merge_statement(aggregate: str) -> Update:
-    routing = literal_column(
-        f"(SELECT {aggregate} FROM assignments a JOIN agencies g ON g.code = a.agency_code "
-        "WHERE a.incident_id = incidents.id)",  # spelt out: SQLite's RETURNING drops qualifiers
-        JSON,
-    )
-    return (
-        update(_INCIDENTS)
-        .where(_INCIDENTS.c.id == bindparam("incident_id"))
-        .where(_INCIDENTS.c.status.not_in(TERMINAL_STATUSES))
-        .values(
-            report_count=_INCIDENTS.c.report_count + 1,
-            version=_INCIDENTS.c.version + 1,
-            updated_at=bindparam("now", type_=UtcDateTime()),
-            last_observed_at=case(
-                (_NEWER, bindparam("observed_at", type_=UtcDateTime())),
-                else_=_INCIDENTS.c.last_observed_at,
-            ),
-            lon=case((_NEWER, bindparam("lon", type_=Float())), else_=_INCIDENTS.c.lon),
-            lat=case((_NEWER, bindparam("lat", type_=Float())), else_=_INCIDENTS.c.lat),
-            location=case(
-                (_NEWER, bindparam("point", type_=_INCIDENTS.c.location.type)),
-                else_=_INCIDENTS.c.location,
-            ),
-        )
-        .returning(
-            *(c for c in _INCIDENTS.c if c.name != "location"),
-            routing.label(_ROUTED),
-        )
-    )
-
-
-_MERGE = {
-    "postgresql": _merge_statement("json_agg(json_build_array(a.agency_code, g.name, a.role))"),
-    "sqlite": _merge_statement("json_group_array(json_array(a.agency_code, g.name, a.role))"),
-}
-
-
-async def _merge(
-    session: AsyncSession, incident_id: str, sighting: Sighting, now: datetime
-) -> tuple[Incident, list[Routed]] | None:
-    """One UPDATE, which on PostgreSQL also waits for and re-checks a concurrent change; the
-    incident as it is now, and where it is routed."""
-    conn = await session.connection()
-    params = {
-        "incident_id": incident_id,
-        "observed_at": sighting.observed_at,
-        "now": now,
-        "lon": sighting.lon,
-        "lat": sighting.lat,
-        "point": shapely.Point(sighting.lon, sighting.lat),
-    }
-    row = (await conn.execute(_MERGE[conn.dialect.name], params)).first()
-    if row is None:
-        return None
-    fields = dict(row._mapping)
-    routed = sorted_assignments(
-        Routed(agency=AgencyRef(code=code, name=name), role=role)
-        for code, name, role in fields.pop(_ROUTED) or ()  # PostgreSQL: NULL when unrouted
-    )
-    return Incident(**fields), routed
-
-
-def _updated(incident: Incident, report_id: str) -> outbox.Event:
-    payload = {
+def _joining(
+    incident: OpenIncident, sighting: Sighting, actor: Principal, now: datetime
+) -> Routing:
+    """Planned against the version read: if it changes first, the filing is stale."""
+    version, report_count = incident.version + 1, incident.report_count + 1
+    updated = {
         "id": incident.id,
         "case_number": incident.case_number,
         "status": incident.status,
-        "version": incident.version,
-        "report_count": incident.report_count,
+        "version": version,
+        "report_count": report_count,
         "change": "report_added",
-        "report_id": report_id,
+        "report_id": sighting.report_id,
     }
-    return outbox.Event("incident.updated", payload, incident.id, incident.district_code)
+    return Routing(
+        IncidentRef(
+            id=incident.id, case_number=incident.case_number, status=incident.status, is_new=False
+        ),
+        sorted_assignments(
+            Routed(agency=AgencyRef(code=code, name=name), role=role)
+            for code, name, role in incident.routed
+        ),
+        Joining(
+            incident.id, incident.version, sighting.observed_at, sighting.lon, sighting.lat, now
+        ),
+        None,
+        [event_row(incident, actor, now, "report_added", note=f"report {sighting.report_id}")],
+        [outbox.Event("incident.updated", updated, incident.id, incident.district_code)],
+    )
 
 
-async def _open(
+async def _opening(
     session: AsyncSession,
-    category: Category,
+    category: CategoryRule,
     sighting: Sighting,
     actor: Principal,
     now: datetime,
@@ -228,71 +144,60 @@ async def _open(
     year = now.astimezone(CASE_YEAR_TZ).year
     wanted = _routes(located.township.code, category)
     seq, names = await open_case(session, district, year, list(wanted))
-    incident = Incident(
-        id=new_id(),
-        case_number=f"{district}-{year}-{seq:06d}",
-        district_code=district,
-        category=category.code,
-        status="dispatched",
-        version=1,
-        lon=sighting.lon,
-        lat=sighting.lat,
-        location=shapely.Point(sighting.lon, sighting.lat),
-        village_code=located.village.code,
-        township_code=located.township.code,
-        opened_at=now,
-        updated_at=now,
-        last_observed_at=sighting.observed_at,
-        due_at=now + timedelta(minutes=category.acknowledge_minutes),
-        resolve_due_at=now + timedelta(minutes=category.resolve_minutes),
-        report_count=1,
-        rework_count=0,
-    )
+    row: dict[str, Any] = dict.fromkeys(_INCIDENT_COLUMNS) | {  # every column: see Columns
+        "id": new_id(),
+        "case_number": f"{district}-{year}-{seq:06d}",
+        "district_code": district,
+        "category": category.code,
+        "status": "dispatched",
+        "version": 1,
+        "lon": sighting.lon,
+        "lat": sighting.lat,
+        "location": shapely.Point(sighting.lon, sighting.lat),
+        "village_code": located.village.code,
+        "township_code": located.township.code,
+        "opened_at": now,
+        "updated_at": now,
+        "last_observed_at": sighting.observed_at,
+        "due_at": now + timedelta(minutes=category.acknowledge_minutes),
+        "resolve_due_at": now + timedelta(minutes=category.resolve_minutes),
+        "report_count": 1,
+        "rework_count": 0,
+    }
+    incident = Columns(row)
     rows = _assignment_rows(incident, wanted, names, now)
     assignments = _assignments_out(rows, names)
     note = f"report {sighting.report_id}"
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
-    writes = [
-        dbwrites.inserting(
-            _INCIDENTS, [{c: getattr(incident, c) for c in _OPENED_COLUMNS}], "incident"
-        ),
-        _events(
-            [
-                event_row(incident, actor, now, "opened", None, "dispatched", note),
-                event_row(incident, actor, now, "routed", note=routes),
-            ]
-        ),
-    ]
-    if rows:
-        writes.append(dbwrites.inserting(_ASSIGNMENTS, rows, "assignment"))
     item = incident_out(incident, located, assignments, now).model_dump(mode="json")
-    created = outbox.Event("incident.created", item, incident.id, district)
-    return Routing(incident, True, assignments, writes, [created])
-
-
-# The columns a new incident is inserted with; the rest keep their defaults (NULL).
-_OPENED_COLUMNS = (
-    "id case_number district_code category status version lon lat location village_code "
-    "township_code opened_at updated_at last_observed_at due_at resolve_due_at report_count "
-    "rework_count"
-).split()
-
-
-def _events(rows: list[dict[str, Any]]) -> Write:
-    return dbwrites.inserting(_EVENTS, rows, "event")
+    return Routing(
+        IncidentRef(id=incident.id, case_number=incident.case_number, status="dispatched",
+                    is_new=True),
+        [Routed(agency=a.agency, role=a.role) for a in assignments],
+        None,
+        Opening(row, rows),
+        [
+            event_row(incident, actor, now, "opened", None, "dispatched", note),
+            event_row(incident, actor, now, "routed", note=routes),
+        ],
+        [outbox.Event("incident.created", item, incident.id, district)],
+    )  # fmt: skip
 
 
 # Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5). A new
 # case also needs the names of the agencies it is routed to: they come back with its number,
 # as a JSON object of name by code.
 _OPEN_CASE = {
-    dialect: text(
-        "INSERT INTO case_counters (district_code, year, last_seq) VALUES (:district, :year, 1) "
-        "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
-        f"RETURNING last_seq, (SELECT {names} FROM agencies WHERE {wanted}) AS names"
+    dialect: DriverStatement(
+        text(
+            "INSERT INTO case_counters (district_code, year, last_seq) "
+            "VALUES (:district, :year, 1) ON CONFLICT (district_code, year) "
+            "DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+            f"RETURNING last_seq, (SELECT {names} FROM agencies WHERE {wanted}) AS names"
+        )
+        .bindparams(bindparam("codes", type_=codes))
+        .columns(last_seq=Integer, names=JSON)
     )
-    .bindparams(bindparam("codes", type_=codes))
-    .columns(names=JSON)
     for dialect, names, wanted, codes in (
         ("postgresql", "json_object_agg(code, name)", "code = ANY(:codes)", ARRAY(String())),
         (
@@ -321,8 +226,8 @@ async def open_case(
     """
     params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(session).bookkeeping(session) as conn:
-        row = (await conn.execute(_OPEN_CASE[conn.dialect.name], params)).one()
-        return OpenedCase(int(row.last_seq), dict(row.names or {}))  # PostgreSQL: NULL if none
+        [(seq, names)] = await _OPEN_CASE[conn.dialect.name].rows(conn, params)
+        return OpenedCase(seq, dict(names or {}))  # PostgreSQL: NULL if none
 
 
 async def assign(
@@ -338,7 +243,7 @@ async def assign(
     return _assignments_out(rows, names)
 
 
-def _routes(township_code: str, category: Category) -> dict[str, str]:
+def _routes(township_code: str, category: Category | CategoryRule) -> dict[str, str]:
     """The township of the village is responsible; the category names lead and cooperating.
     Roles by agency code."""
     wanted: dict[str, str] = {township_code: "responsible"}
@@ -350,7 +255,7 @@ def _routes(township_code: str, category: Category) -> dict[str, str]:
 
 
 def _assignment_rows(
-    incident: Incident, wanted: dict[str, str], names: dict[str, str], now: datetime
+    incident: _IncidentKeys, wanted: dict[str, str], names: dict[str, str], now: datetime
 ) -> list[dict[str, Any]]:
     """The assignments to insert: an agency that no longer exists drops out of the rule
     rather than fail reports."""
@@ -361,6 +266,7 @@ def _assignment_rows(
             "agency_code": code,
             "role": role,
             "assigned_at": now,
+            "acknowledged_at": None,
         }
         for code, role in wanted.items()
         if code in names
@@ -415,7 +321,7 @@ async def assignments_of(session: AsyncSession, incident_id: str) -> list[Assign
 
 
 def event_row(
-    incident: Incident,
+    incident: _IncidentKeys,
     actor: Principal | None,
     now: datetime,
     action: str,

@@ -10,8 +10,6 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import dbwrites
-from app.dbwrites import Write
 from app.outbox.models import OutboxEvent
 
 _OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
@@ -41,7 +39,7 @@ async def emit(
 
 @dataclass(frozen=True)
 class Event:
-    """An event to append along with other writes (see `inserting`)."""
+    """An event to append along with other writes (see `rows`)."""
 
     type: str
     payload: dict[str, Any]
@@ -49,19 +47,15 @@ class Event:
     district_code: str | None = None
 
 
-def inserting(events: Sequence[Event], now: datetime) -> Write:
-    """One INSERT of the events, in order (their ids follow the order given)."""
-    return dbwrites.inserting(
-        _OUTBOX,
-        [
-            {
-                "type": e.type,
-                "payload": e.payload,
-                "created_at": now,
-                "incident_id": e.incident_id,
-                "district_code": e.district_code,
-            }
-            for e in events
-        ],
-        "outbox",
-    )
+def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
+    """The events as outbox rows, in order (their ids follow the order given)."""
+    return [
+        {
+            "type": e.type,
+            "payload": e.payload,
+            "created_at": now,
+            "incident_id": e.incident_id,
+            "district_code": e.district_code,
+        }
+        for e in events
+    ]

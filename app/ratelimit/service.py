@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, select, text
 from app import errors
 from app.auth import security
 from app.db import Database
+from app.dbdriver import DriverStatement
 from app.dbtypes import UtcDateTime
 from app.ratelimit.models import RateLimitCounter
 
@@ -23,11 +24,13 @@ _COUNTERS = RateLimitCounter.__table__  # type: ignore[attr-defined]
 
 # Insert or increment, one statement (SQLite ≥ 3.35, PostgreSQL ≥ 9.5), as bookkeeping: on
 # PostgreSQL in autocommit, not waiting for the WAL flush (0.5 ms instead of 3-5 ms here).
-_INCREMENT = text(
-    "INSERT INTO rate_limit_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
-    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + 1 "
-    "RETURNING count"
-).bindparams(bindparam("window_start", type_=UtcDateTime()))
+_INCREMENT = DriverStatement(
+    text(
+        "INSERT INTO rate_limit_counters (key, window_start, count) "
+        "VALUES (:key, :window_start, 1) ON CONFLICT (key, window_start) "
+        "DO UPDATE SET count = rate_limit_counters.count + 1 RETURNING count"
+    ).bindparams(bindparam("window_start", type_=UtcDateTime()))
+)
 
 
 def window_of(now: datetime) -> datetime:
@@ -45,14 +48,12 @@ async def count(db: Database, key: str, now: datetime) -> int:
     """Add one to the key's count in this window; the new count."""
     window = window_of(now)
     async with db.bookkeeping() as conn:
-        value = int(
-            (await conn.execute(_INCREMENT, {"key": key, "window_start": window})).scalar_one()
-        )
+        [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
         if value == 1:  # the key's first hit in a new window: its older windows are done with
             await conn.execute(
                 delete(_COUNTERS).where(_COUNTERS.c.key == key, _COUNTERS.c.window_start < window)
             )
-    return value
+    return int(value)
 
 
 async def current(db: Database, key: str, now: datetime) -> int:

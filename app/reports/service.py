@@ -5,19 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import shapely
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
 from app.auth.principal import Principal
-from app.categories.models import Category
-from app.dbtypes import new_id
-from app.dbwrites import Write, execute_together, inserting
+from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
 from app.grid.schemas import Located
 from app.idempotency import service as idempotency
@@ -30,15 +26,14 @@ from app.outbox import service as outbox
 from app.pagination import decode_cursor, encode_cursor
 from app.reports.models import Report
 from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
-from app.spatial.store import SpatialStore
+from app.spatial.store import CategoryRule, Filed, Filing, Scene, SpatialStore, search_for
 
-_REPORTS = Report.__table__  # type: ignore[attr-defined]
-_REPORT_COLUMNS = tuple(c.name for c in _REPORTS.c)
-_CATEGORIES = Category.__table__  # type: ignore[attr-defined]
-_CATEGORY = sa_select(_CATEGORIES).where(_CATEGORIES.c.code == bindparam("code"))
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 CREATED = 201
+# Filings a report may make before it gives up: each stale one means another report changed
+# the incident it was joining (or opened one where it would) since it read the scene.
+MAX_FILINGS = 10
 
 
 @dataclass(frozen=True)
@@ -66,85 +61,106 @@ async def submit_report(
 ) -> Submitted:
     """Store a report, merge it into an incident and route it; once per idempotency key.
 
-    The checks and the location are reads and come first: on SQLite the unit of work takes
-    the database's write lock at its first write, the key's claim.
+    Everything is read first, in one go (`SpatialStore.scene`), and the report, its answer
+    and every row it writes are made from it; then it is filed in one step, which writes
+    nothing if what was read has changed meanwhile, and the report is made anew. On SQLite
+    the database's one write lock is held for the filing only.
     """
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
-    submitted = data.location
-    lon, lat = grid_service.to_wgs84(submitted.lon, submitted.lat, submitted.crs)
-    try:
-        category = await _category(session, data)
-        _check_observed_at(data.observed_at, now)
-        located = await grid_service.locate(session, store, lon, lat)
-    except errors.BurnbanError:
-        # Refused, unless it is the retry of a request answered before (the grid, the
-        # category or the clock may have moved since): that gets its first answer again.
-        stored = None if key is None else await idempotency.stored(session, reporter, key)
-        if stored is None:
-            raise
-        return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
-    key_id: int | None = None
-    if key is not None:
-        claimed = await idempotency.claim(session, reporter, key, body_hash, now)
-        if isinstance(claimed, idempotency.StoredAnswer):
-            return Submitted(claimed.body, replayed=True)
-        key_id = claimed
-
-    report_id = new_id()
+    lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
-    sighting = incident_service.Sighting(report_id, lon, lat, observed_at, located)
-    routing = await incident_service.take_report(session, store, category, sighting, reporter, now)
-    report = Report(
-        id=report_id,
-        district_code=located.district.code,
-        category=category.code,
-        material=data.material,
-        lon=lon,
-        lat=lat,
-        location=shapely.Point(lon, lat),
-        submitted_lon=submitted.lon,
-        submitted_lat=submitted.lat,
-        submitted_crs=submitted.crs,
-        accuracy_m=submitted.accuracy_m,
-        observed_at=observed_at,
-        received_at=now,
-        description=data.description,
-        reporter_kind=reporter.kind,
-        reporter_id=reporter.id,
-        reporter_name=reporter.name,
-        reporter_cell_code=reporter.cell_code,
-        village_code=located.village.code,
-        township_code=located.township.code,
-        incident_id=routing.incident.id,
-        opened_incident=routing.is_new,
-        client_report_id=data.client_report_id,
-    )
-    body = report_out(report, located, routing.incident, routing.routed, []).model_dump(mode="json")
-    created = outbox.Event("report.created", body, routing.incident.id, report.district_code)
-    writes: list[Write] = [
-        *routing.writes,
-        inserting(_REPORTS, [{c: getattr(report, c) for c in _REPORT_COLUMNS}], "report"),
-        outbox.inserting([*routing.events, created], now),
-    ]
-    if key_id is not None:
-        writes.append(idempotency.completing(key_id, CREATED, body))
-    await execute_together(await session.connection(), writes)
-    return Submitted(body, replayed=False)
+    for _ in range(MAX_FILINGS):
+        scene = await store.scene(session, data.category, lon, lat, observed_at)
+        try:
+            category, located = _accepted(scene, data, now)
+        except errors.BurnbanError:
+            # Refused, unless it is the retry of a request answered before (the grid, the
+            # category or the clock may have moved since): that gets its first answer again.
+            if key is None or (stored := await idempotency.stored(session, reporter, key)) is None:
+                raise
+            return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
+        sighting = incident_service.Sighting(new_id(), lon, lat, observed_at, located)
+        routing = await incident_service.route(
+            session, category, scene.nearest, sighting, reporter, now
+        )
+        report = _report_row(data, sighting, routing, reporter, now)
+        body = report_out(
+            Columns(report), located, routing.incident, routing.routed, []
+        ).model_dump(mode="json")
+        created = outbox.Event("report.created", body, routing.incident.id, located.district.code)
+        filing = Filing(
+            search=search_for(category, lon, lat, observed_at),
+            joins=routing.joins,
+            opens=routing.opens,
+            events=routing.events,
+            report=report,
+            outbox=outbox.rows([*routing.outbox, created], now),
+            claim=None
+            if key is None
+            else idempotency.claim_row(reporter, key, body_hash, CREATED, body, now),
+        )
+        filed = await store.file_report(session, filing)
+        if filed is Filed.FILED:
+            return Submitted(body, replayed=False)
+        if filed is Filed.REPLAY:
+            assert key is not None  # only a key can be taken
+            stored = await idempotency.stored(session, reporter, key)
+            return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
+    raise errors.Conflict("the incident nearby kept changing while this report was filed; retry")
 
 
-async def _category(session: AsyncSession, data: ReportIn) -> Category:
-    conn = await session.connection()
-    row = (await conn.execute(_CATEGORY, {"code": data.category})).first()
-    if row is None:
+def _accepted(scene: Scene, data: ReportIn, now: datetime) -> tuple[CategoryRule, Located]:
+    """The report's category and place, or why it is refused."""
+    category = scene.category
+    if category is None:
         raise _invalid("category", f"unknown category {data.category!r}")
-    category = Category(**row._mapping)
     if data.material is not None and data.material not in category.materials:
         allowed = ", ".join(category.materials) or "none"
         raise _invalid(
             "material", f"material {data.material!r} is not one of {category.code}'s ({allowed})"
         )
-    return category
+    _check_observed_at(data.observed_at, now)
+    if scene.chain is None:
+        lon, lat = data.location.lon, data.location.lat
+        raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")
+    return category, grid_service.located(scene.chain)
+
+
+def _report_row(
+    data: ReportIn,
+    sighting: incident_service.Sighting,
+    routing: incident_service.Routing,
+    reporter: Principal,
+    now: datetime,
+) -> dict[str, Any]:
+    """The report's row: every column, as the model holds it."""
+    located, submitted = sighting.located, data.location
+    return {
+        "id": sighting.report_id,
+        "district_code": located.district.code,
+        "category": data.category,
+        "material": data.material,
+        "lon": sighting.lon,
+        "lat": sighting.lat,
+        "location": shapely.Point(sighting.lon, sighting.lat),
+        "submitted_lon": submitted.lon,
+        "submitted_lat": submitted.lat,
+        "submitted_crs": submitted.crs,
+        "accuracy_m": submitted.accuracy_m,
+        "observed_at": sighting.observed_at,
+        "received_at": now,
+        "description": data.description,
+        "reporter_kind": reporter.kind,
+        "reporter_id": reporter.id,
+        "reporter_name": reporter.name,
+        "reporter_cell_code": reporter.cell_code,
+        "village_code": located.village.code,
+        "township_code": located.township.code,
+        "incident_id": routing.incident.id,
+        "opened_incident": routing.incident.is_new,
+        "client_report_id": data.client_report_id,
+    }
 
 
 def _check_observed_at(observed_at: datetime, now: datetime) -> None:
@@ -158,10 +174,30 @@ def _invalid(field: str, msg: str) -> errors.ValidationFailed:
     return errors.ValidationFailed(msg, errors=[{"loc": ["body", field], "msg": msg}])
 
 
+class ReportColumns(Protocol):
+    """What an answer reads of a report: a stored `Report`, or the row of one being filed."""
+
+    id: str
+    client_report_id: str | None
+    category: str
+    material: str | None
+    lon: float
+    lat: float
+    accuracy_m: float | None
+    submitted_lon: float
+    submitted_lat: float
+    submitted_crs: str
+    observed_at: datetime
+    received_at: datetime
+    description: str | None
+    reporter_id: str
+    reporter_name: str
+
+
 def report_out(
-    report: Report,
+    report: ReportColumns,
     located: Located,
-    incident: Incident,
+    incident: IncidentRef,
     routed: Sequence[Routed],
     photos: list[Any],
 ) -> ReportOut:
@@ -179,12 +215,7 @@ def report_out(
         description=report.description,
         reporter=Actor(id=report.reporter_id, name=report.reporter_name),
         cell=located,
-        incident=IncidentRef(
-            id=incident.id,
-            case_number=incident.case_number,
-            status=incident.status,
-            is_new=report.opened_incident,
-        ),
+        incident=incident,
         routed_to=[Routed(agency=a.agency, role=a.role) for a in routed],
         photos=photos,
     )
@@ -214,7 +245,12 @@ async def _full(session: AsyncSession, report: Report) -> ReportOut:
     return report_out(
         report,
         await grid_service.chain(session, report.village_code),
-        incident,
+        IncidentRef(
+            id=incident.id,
+            case_number=incident.case_number,
+            status=incident.status,
+            is_new=report.opened_incident,
+        ),
         await incident_service.assignments_of(session, incident.id),
         await media_service.photos_of(session, report.id),
     )

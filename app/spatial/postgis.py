@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Table, bindparam, cast, func, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.dbdriver import DriverStatement
 from app.dbtypes import UtcDateTime
-from app.spatial.store import CellBounds, Chain, area_lock_keys
+from app.spatial.store import (
+    IS_OPEN_INCIDENT,
+    CategoryRule,
+    CellBounds,
+    Chain,
+    Filed,
+    Filing,
+    OpenIncident,
+    Scene,
+    area_lock_keys,
+)
+from app.spatial.types import SRID
 
 # With 100 000 villages PostgreSQL plans this prepared statement anew for each point (a
 # generic plan, blind to the point, is costed higher), so its planning is paid every time:
@@ -27,15 +42,42 @@ _LOCATE = text(
     "ORDER BY c.code LIMIT 1"
 )
 
-# The area lock and the search that must follow it, in one round trip: a function of
-# migration 2b6f9e4c8d17, which runs the search with a snapshot taken after the lock. Sphere,
-# not spheroid: the same distance as geo.distance.haversine_m on SQLite.
-_LOCK_NEARBY_OPEN_INCIDENTS = text(
-    "SELECT id, distance_m FROM burnban_lock_nearby_open_incidents(CAST(:keys AS bigint[]), "
-    ":category, :lon, :lat, :radius_m, :seen_from, :seen_until)"
-).bindparams(
-    bindparam("seen_from", type_=UtcDateTime()),
-    bindparam("seen_until", type_=UtcDateTime()),
+# A report's scene in one round trip: its category, the village it is in (as _LOCATE), and the
+# nearest open incident of the category it may join, with its routing. The search is that of
+# store.search_for, spelt in SQL; sphere, not spheroid: the distance of geo.distance.haversine_m
+# on SQLite. It reads the partial GiST index of the open incidents (migration 0007).
+_POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+_SCENE = DriverStatement(
+    text(
+        "SELECT c.code, c.materials, c.lead, c.cooperating, c.acknowledge_minutes, "
+        "c.resolve_minutes, c.merge_radius_m, c.merge_window_minutes, "
+        "v.code, v.name, v.parent_code, v.township, v.district_code, v.district, "
+        "n.id, n.case_number, n.district_code, n.status, n.version, n.report_count, n.routed "
+        "FROM categories c "
+        "LEFT JOIN LATERAL (SELECT v.code, v.name, v.parent_code, "
+        "(SELECT t.name FROM cells t WHERE t.code = v.parent_code) AS township, v.district_code, "
+        "(SELECT d.name FROM cells d WHERE d.code = v.district_code) AS district "
+        f"FROM cells v WHERE v.level = 'village' AND ST_Covers(v.boundary, {_POINT}) "
+        "ORDER BY v.code LIMIT 1) v ON true "
+        "LEFT JOIN LATERAL (SELECT i.id, i.case_number, i.district_code, i.status, i.version, "
+        "i.report_count, (SELECT json_agg(json_build_array(a.agency_code, g.name, a.role)) "
+        "FROM assignments a JOIN agencies g ON g.code = a.agency_code "
+        "WHERE a.incident_id = i.id) AS routed "
+        f"FROM incidents i WHERE i.{IS_OPEN_INCIDENT} AND i.category = c.code "
+        "AND i.last_observed_at BETWEEN CAST(:observed_at AS timestamptz) "
+        "- make_interval(mins => c.merge_window_minutes) "
+        "AND CAST(:observed_at AS timestamptz) + make_interval(mins => c.merge_window_minutes) "
+        f"AND ST_DWithin(i.location::geography, {_POINT}::geography, c.merge_radius_m, false) "
+        f"ORDER BY ST_Distance(i.location::geography, {_POINT}::geography, false), "
+        "i.opened_at, i.id "
+        "LIMIT 1) n ON true "
+        "WHERE c.code = :category"
+    ).bindparams(bindparam("observed_at", type_=UtcDateTime()))
+)
+
+# Every write of a report in one round trip: a function of migration 8f2c4a6e1b05.
+_FILE_REPORT = DriverStatement(
+    text("SELECT burnban_file_report(CAST(:keys AS bigint[]), CAST(:filing AS jsonb))")
 )
 
 
@@ -75,33 +117,38 @@ class PostgisStore:
         row = (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).first()
         return None if row is None else Chain(*row)
 
-    async def lock_nearby_open_incidents(
-        self,
-        session: AsyncSession,
-        category: str,
-        lon: float,
-        lat: float,
-        radius_m: float,
-        seen_from: datetime,
-        seen_until: datetime,
-    ) -> list[tuple[str, float]]:
-        """Transaction-scoped advisory locks on the tiles around the point, in key order so
-        that two writers never wait for each other in a cycle; then the search."""
+    async def scene(
+        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+    ) -> Scene:
         conn = await session.connection()
-        keys = area_lock_keys(f"incident:{category}", lon, lat, radius_m)
-        rows = await conn.execute(
-            _LOCK_NEARBY_OPEN_INCIDENTS,
-            {
-                "keys": keys,
-                "category": category,
-                "lon": lon,
-                "lat": lat,
-                "radius_m": radius_m,
-                "seen_from": seen_from,
-                "seen_until": seen_until,
-            },
-        )
-        return [(str(row[0]), float(row[1])) for row in rows]
+        params = {"category": category, "lon": lon, "lat": lat, "observed_at": observed_at}
+        row = await _SCENE.first(conn, params)
+        if row is None:
+            return Scene(None, None, None)
+        rule = CategoryRule(*row[:8])  # asyncpg decodes JSON columns
+        chain = None if row[8] is None else Chain(*row[8:14])
+        incident_id, case_number, district_code, status, version, report_count, routed = row[14:]
+        nearest = None
+        if incident_id is not None:
+            routing = [(code, name, role) for code, name, role in routed or ()]
+            nearest = OpenIncident(
+                incident_id, case_number, district_code, status, version, report_count, routing
+            )  # routed is NULL when no agency is left
+        return Scene(rule, chain, nearest)
+
+    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+        """Transaction-scoped advisory locks on the tiles around the point, in key order so
+        that two writers never wait for each other in a cycle; then the function's checks and
+        writes."""
+        conn = await session.connection()
+        search = filing.search
+        params = {
+            "keys": area_lock_keys(f"incident:{search.category}", search.lon, search.lat,
+                                   search.radius_m),
+            "filing": _document(filing),
+        }  # fmt: skip
+        [(filed,)] = await _FILE_REPORT.rows(conn, params)
+        return Filed(filed)
 
     def within_m(
         self, table: Table, lon: float, lat: float, radius_m: float
@@ -112,3 +159,43 @@ class PostgisStore:
             cast(table.c.location, _Geography()), point, radius_m, False
         )
         return within
+
+
+def _document(filing: Filing) -> str:
+    """The filing as the function reads it: rows by column name, in each column's text form."""
+    search, joins, opens = filing.search, filing.joins, filing.opens
+    document = {
+        "search": {
+            "category": search.category,
+            "lon": search.lon,
+            "lat": search.lat,
+            "radius_m": search.radius_m,
+            "seen_from": search.seen_from,
+            "seen_until": search.seen_until,
+        },
+        "joins": None
+        if joins is None
+        else {
+            "incident_id": joins.incident_id,
+            "version": joins.version,
+            "observed_at": joins.observed_at,
+            "lon": joins.lon,
+            "lat": joins.lat,
+            "updated_at": joins.updated_at,
+        },
+        "incident": None if opens is None else opens.incident,
+        "assignments": [] if opens is None else opens.assignments,
+        "events": filing.events,
+        "report": filing.report,
+        "outbox": filing.outbox,
+        "claim": filing.claim,
+    }
+    return json.dumps(document, default=_text_form, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text_form(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseGeometry):
+        return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
+    raise TypeError(f"{type(value).__name__} is not a column value")

@@ -1,46 +1,97 @@
-"""Spatial store for the embedded SQLite default: R*Tree candidates, exact tests in shapely."""
+"""Spatial store for the embedded SQLite default: R*Tree candidates, exact tests in shapely.
+
+A report's reads and writes run on sqlite3 directly (`app.dbsqlite.raw`): they are the hot
+path, and each statement through SQLAlchemy costs several times what SQLite takes to run it.
+"""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import shapely
-from sqlalchemy import Table, and_, bindparam, func, text
+from sqlalchemy import Integer, Table, and_, func, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.dbsqlite import in_transaction
+from app.dbsqlite import RowInsert, begin_writing, binder, raw
 from app.dbtypes import UtcDateTime
-from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain
+from app.idempotency.models import IdempotencyKey
+from app.incidents.models import Assignment, Incident, IncidentEvent
+from app.outbox.models import OutboxEvent
+from app.reports.models import Report
+from app.spatial.store import (
+    IS_OPEN_INCIDENT,
+    CategoryRule,
+    CellBounds,
+    Chain,
+    Filed,
+    Filing,
+    OpenIncident,
+    Scene,
+    Search,
+    search_for,
+)
+from app.spatial.types import GeometryType
 from geo.distance import bbox_around, haversine_m
 
 # The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
 # prefers ix_cells_level and probes the R*Tree once per village (linear in the grid's size).
-_CANDIDATE_VILLAGES = text(
+_CANDIDATE_VILLAGES = (
     "SELECT c.boundary, c.code, c.name, t.code, t.name, d.code, d.name "
     "FROM cells c JOIN cells t ON t.code = c.parent_code JOIN cells d ON d.code = t.parent_code "
     "WHERE c.id IN (SELECT id FROM cells_rtree "
-    "WHERE min_lon <= :lon AND max_lon >= :lon AND min_lat <= :lat AND max_lat >= :lat) "
+    "WHERE min_lon <= ?1 AND max_lon >= ?1 AND min_lat <= ?2 AND max_lat >= ?2) "
     "AND +c.level = 'village' ORDER BY c.code"
 )
-
-# A write that changes nothing: in a write unit it begins the transaction IMMEDIATE.
-_TAKE_WRITE_LOCK = text("UPDATE case_counters SET last_seq = last_seq WHERE 0")
-
+_CATEGORY_RULE = (
+    "SELECT code, materials, lead, cooperating, acknowledge_minutes, resolve_minutes, "
+    "merge_radius_m, merge_window_minutes FROM categories WHERE code = ?"
+)
 # The condition on status matches the partial index ix_incidents_open_lon_lat: the open
 # incidents of the category in the box's longitudes are all that is read.
-_OPEN_INCIDENTS_IN_BOX = text(
-    f"SELECT id, lon, lat, opened_at FROM incidents WHERE {IS_OPEN_INCIDENT} "
-    "AND category = :category AND lon BETWEEN :min_lon AND :max_lon "
-    "AND lat BETWEEN :min_lat AND :max_lat "
-    "AND last_observed_at BETWEEN :seen_from AND :seen_until"
-).bindparams(
-    bindparam("seen_from", type_=UtcDateTime()),
-    bindparam("seen_until", type_=UtcDateTime()),
+_OPEN_INCIDENTS_IN_BOX = (
+    "SELECT lon, lat, opened_at, id, case_number, district_code, status, version, report_count "
+    f"FROM incidents WHERE {IS_OPEN_INCIDENT} AND category = ? "
+    "AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ? AND last_observed_at BETWEEN ? AND ?"
 )
+_ROUTED = (
+    "SELECT a.agency_code, g.name, a.role FROM assignments a "
+    "JOIN agencies g ON g.code = a.agency_code WHERE a.incident_id = ?"
+)
+_OPEN_VERSION = f"SELECT version FROM incidents WHERE id = ? AND {IS_OPEN_INCIDENT}"
+# A fire moves with the wind: the incident is where it was last seen. Every SET sees the row
+# as it was; times are compared as the fixed-width text SQLAlchemy stores.
+_JOIN = (
+    "UPDATE incidents SET report_count = report_count + 1, version = version + 1, "
+    "updated_at = :updated_at, "
+    "lon = CASE WHEN last_observed_at <= :observed_at THEN :lon ELSE lon END, "
+    "lat = CASE WHEN last_observed_at <= :observed_at THEN :lat ELSE lat END, "
+    "location = CASE WHEN last_observed_at <= :observed_at THEN :location ELSE location END, "
+    "last_observed_at = MAX(last_observed_at, :observed_at) WHERE id = :id"
+)
+_TIME = binder(UtcDateTime())
+_POINT = binder(GeometryType("POINT"))
 
+
+def _inserting(table: Table, suffix: str = "") -> RowInsert:
+    """Every column but a generated integer id."""
+    columns = [c.name for c in table.c if not (c.primary_key and isinstance(c.type, Integer))]
+    return RowInsert(table, columns, suffix)
+
+
+_INCIDENTS = _inserting(Incident.__table__)  # type: ignore[attr-defined]
+_ASSIGNMENTS = _inserting(Assignment.__table__)  # type: ignore[attr-defined]
+_EVENTS = _inserting(IncidentEvent.__table__)  # type: ignore[attr-defined]
+_REPORTS = _inserting(Report.__table__)  # type: ignore[attr-defined]
+_OUTBOX = _inserting(OutboxEvent.__table__)  # type: ignore[attr-defined]
+_CLAIM = _inserting(
+    IdempotencyKey.__table__,  # type: ignore[attr-defined]
+    " ON CONFLICT (caller_kind, caller_id, key) DO NOTHING RETURNING id",
+)
 
 HAVERSINE_FUNCTION = "burnban_haversine_m"
 
@@ -66,49 +117,56 @@ class SqliteStore:
         )
 
     async def locate(self, session: AsyncSession, lon: float, lat: float) -> Chain | None:
-        conn = await session.connection()
-        point = shapely.Point(lon, lat)
-        for wkb, *chain in await conn.execute(_CANDIDATE_VILLAGES, {"lon": lon, "lat": lat}):
-            if shapely.from_wkb(wkb).covers(point):
-                return Chain(*chain)
-        return None
+        return _locate(raw(await session.connection()), lon, lat)
 
-    async def lock_nearby_open_incidents(
-        self,
-        session: AsyncSession,
-        category: str,
-        lon: float,
-        lat: float,
-        radius_m: float,
-        seen_from: datetime,
-        seen_until: datetime,
-    ) -> list[tuple[str, float]]:
-        """The database's write lock (SQLite has no finer one), unless the unit holds it
-        already: a write unit begins its transaction IMMEDIATE at its first write, and the
-        lock statement counts as one. Then candidates from a lon/lat box, and the exact
-        great-circle distance."""
-        min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, radius_m)
+    async def scene(
+        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+    ) -> Scene:
+        db = raw(await session.connection())
+        row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
+        if row is None:
+            return Scene(None, None, None)
+        code, materials, lead, cooperating, *limits = row
+        rule = CategoryRule(code, *(json.loads(v) for v in (materials, lead, cooperating)), *limits)
+        nearest = _open_nearby(db, search_for(rule, lon, lat, observed_at))
+        return Scene(rule, _locate(db, lon, lat), None if nearest is None else _open(db, nearest))
+
+    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+        """Under the database's one write lock: the checks, then the writes. A unit that holds
+        the lock already (it took a case number) goes on in its transaction."""
         conn = await session.connection()
-        if conn.sync_connection is None or not in_transaction(conn.sync_connection):
-            await conn.execute(_TAKE_WRITE_LOCK)
-        rows = await conn.execute(
-            _OPEN_INCIDENTS_IN_BOX,
-            {
-                "category": category,
-                "seen_from": seen_from,
-                "seen_until": seen_until,
-                "min_lon": min_lon,
-                "max_lon": max_lon,
-                "min_lat": min_lat,
-                "max_lat": max_lat,
-            },
-        )
-        found = []
-        for incident_id, other_lon, other_lat, opened_at in rows:
-            distance = haversine_m(lon, lat, other_lon, other_lat)
-            if distance <= radius_m:
-                found.append((distance, str(opened_at), str(incident_id)))
-        return [(incident_id, distance) for distance, _, incident_id in sorted(found)]
+        await begin_writing(conn)
+        db = raw(conn)
+        joins, opens = filing.joins, filing.opens
+        if joins is not None:
+            found = db.execute(_OPEN_VERSION, (joins.incident_id,)).fetchone()
+            if found is None or found[0] != joins.version:
+                return Filed.STALE
+        elif _open_nearby(db, filing.search) is not None:
+            return Filed.STALE
+        if filing.claim is not None:
+            if db.execute(_CLAIM.sql, _CLAIM.values(filing.claim)).fetchone() is None:
+                return Filed.REPLAY
+        if joins is not None:
+            observed_at = _TIME(joins.observed_at)
+            db.execute(
+                _JOIN,
+                {
+                    "id": joins.incident_id,
+                    "updated_at": _TIME(joins.updated_at),
+                    "observed_at": observed_at,
+                    "lon": joins.lon,
+                    "lat": joins.lat,
+                    "location": _POINT(shapely.Point(joins.lon, joins.lat)),
+                },
+            )
+        if opens is not None:
+            _INCIDENTS.run(db, [opens.incident])
+            _ASSIGNMENTS.run(db, opens.assignments)
+        _EVENTS.run(db, filing.events)
+        _REPORTS.run(db, [filing.report])
+        _OUTBOX.run(db, filing.outbox)
+        return Filed.FILED
 
     def within_m(
         self, table: Table, lon: float, lat: float, radius_m: float
@@ -121,3 +179,43 @@ class SqliteStore:
             table.c.lat.between(min_lat, max_lat),
             distance <= radius_m,
         )
+
+
+def _locate(db: sqlite3.Connection, lon: float, lat: float) -> Chain | None:
+    point = shapely.Point(lon, lat)
+    for boundary, *chain in db.execute(_CANDIDATE_VILLAGES, (lon, lat)):
+        if shapely.from_wkb(boundary).covers(point):
+            return Chain(*chain)
+    return None
+
+
+def _open_nearby(db: sqlite3.Connection, search: Search) -> tuple[Any, ...] | None:
+    """The search's nearest open incident (then the earliest opened, then by id): candidates
+    from a lon/lat box, then the exact great-circle distance."""
+    min_lon, min_lat, max_lon, max_lat = bbox_around(search.lon, search.lat, search.radius_m)
+    candidates = db.execute(
+        _OPEN_INCIDENTS_IN_BOX,
+        (
+            search.category,
+            min_lon,
+            max_lon,
+            min_lat,
+            max_lat,
+            _TIME(search.seen_from),
+            _TIME(search.seen_until),
+        ),
+    )
+    found = []
+    for lon, lat, *incident in candidates:
+        distance = haversine_m(search.lon, search.lat, lon, lat)
+        if distance <= search.radius_m:
+            found.append((distance, *incident))
+    return min(found)[2:] if found else None
+
+
+def _open(db: sqlite3.Connection, row: tuple[Any, ...]) -> OpenIncident:
+    incident_id, case_number, district_code, status, version, report_count = row
+    routed = [(code, name, role) for code, name, role in db.execute(_ROUTED, (incident_id,))]
+    return OpenIncident(
+        incident_id, case_number, district_code, status, version, report_count, routed
+    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import NamedTuple, Protocol
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,6 +47,112 @@ class Chain(NamedTuple):
     district_name: str
 
 
+@dataclass(frozen=True)
+class CategoryRule:
+    """What a report needs of its category: materials, routing, time limits, merge rule."""
+
+    code: str
+    materials: list[str]
+    lead: list[str]
+    cooperating: list[str]
+    acknowledge_minutes: int
+    resolve_minutes: int
+    merge_radius_m: float
+    merge_window_minutes: int
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """An open incident a report may join, as it was when read."""
+
+    id: str
+    case_number: str
+    district_code: str
+    status: str
+    version: int
+    report_count: int
+    routed: list[tuple[str, str, str]]  # (agency code, agency name, role)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a report finds where it was seen, read before anything is written: its category
+    (None if there is no such category), the village it is in (None if in none), and the
+    nearest open incident of the category it may join (see `Search`)."""
+
+    category: CategoryRule | None
+    chain: Chain | None
+    nearest: OpenIncident | None
+
+
+@dataclass(frozen=True)
+class Search:
+    """The merge's search: open incidents of `category` within radius_m (on the ground) of the
+    point, last observed within [seen_from, seen_until]; the nearest first."""
+
+    category: str
+    lon: float
+    lat: float
+    radius_m: float
+    seen_from: datetime
+    seen_until: datetime
+
+
+def search_for(rule: CategoryRule, lon: float, lat: float, observed_at: datetime) -> Search:
+    """The merge's search for a report of the category seen at the point at `observed_at`:
+    within the merge radius, last observed within the merge window either side."""
+    window = timedelta(minutes=rule.merge_window_minutes)
+    return Search(
+        rule.code, lon, lat, rule.merge_radius_m, observed_at - window, observed_at + window
+    )
+
+
+@dataclass(frozen=True)
+class Joining:
+    """A report joining an incident, planned against the incident's `version`."""
+
+    incident_id: str
+    version: int
+    observed_at: datetime
+    lon: float
+    lat: float
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A report opening an incident: its row and its assignments' rows."""
+
+    incident: dict[str, Any]
+    assignments: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Everything one report writes, all of it decided before the write (see `file_report`).
+
+    Rows are by column name, values as the models hold them. `claim` is the idempotency key's
+    row, the answer included.
+    """
+
+    search: Search
+    joins: Joining | None
+    opens: Opening | None
+    events: list[dict[str, Any]]
+    report: dict[str, Any]
+    outbox: list[dict[str, Any]]
+    claim: dict[str, Any] | None
+
+
+class Filed(enum.Enum):
+    """How a filing went."""
+
+    FILED = "filed"  # every row written
+    STALE = "stale"  # nothing written: the incident it joins changed, or it would open one
+    # where another has opened meanwhile; read the scene again and plan anew
+    REPLAY = "replay"  # nothing written: the idempotency key is taken; answer its stored answer
+
+
 class SpatialStore(Protocol):
     """Spatial questions the services ask, answered the best way each database can."""
 
@@ -56,21 +163,18 @@ class SpatialStore(Protocol):
         """The village covering the WGS-84 point (the smallest code on a border), with its
         township and district."""
 
-    async def lock_nearby_open_incidents(
-        self,
-        session: AsyncSession,
-        category: str,
-        lon: float,
-        lat: float,
-        radius_m: float,
-        seen_from: datetime,
-        seen_until: datetime,
-    ) -> list[tuple[str, float]]:
-        """Serialise, until the transaction ends, writers looking for open incidents of
-        `category` within radius_m of each other's points; then, seeing what the writer waited
-        for committed, the open incidents of `category` located within radius_m (on the
-        ground) of the point and last observed within [seen_from, seen_until]: (id, distance
-        in metres), nearest first. Writers far apart do not wait for each other."""
+    async def scene(
+        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+    ) -> Scene:
+        """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, in
+        one read (one round trip on PostgreSQL); the nearest open incident is that of the
+        category's `Search` around the point and time."""
+
+    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+        """Write the filing in one step (one round trip on PostgreSQL) if what it was planned
+        on still holds, with the writers around the same place waiting for each other: the
+        incident it joins is still open at the version read, or the search of an incident it
+        opens still finds none; and its idempotency key is not taken. Else write nothing."""
 
     def within_m(
         self, table: Table, lon: float, lat: float, radius_m: float

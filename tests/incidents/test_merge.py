@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.categories import service as category_service
 from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
 from app.incidents.models import STATUSES, TERMINAL_STATUSES
 from app.incidents.service import open_case
+from app.spatial.postgis import _SCENE
+from app.spatial.sqlite import _OPEN_INCIDENTS_IN_BOX
 from app.spatial.store import OPEN_INCIDENT_STATUSES
 from geo.crs import from_wgs84
 from tests.conftest import Harness
@@ -186,53 +191,61 @@ def test_the_merge_query_knows_every_open_status() -> None:
 
 def _literal(value: Any) -> str:
     """A parameter as an SQL literal (EXPLAIN EXECUTE takes no bound parameters)."""
-    if isinstance(value, list):
-        value = "{" + ",".join(str(v) for v in value) + "}"
     return "'{}'".format(str(value).replace("'", "''"))
+
+
+async def _plan(harness: Harness, statement: str, parameters: Sequence[Any]) -> str:
+    """The plan PostgreSQL keeps for `statement` prepared once, whatever its parameters (a
+    generic plan), or SQLite's plan for the statement forced onto the partial index (which
+    fails with "no query solution" if the query does not imply the index's WHERE)."""
+    async with harness.db.read() as session:
+        conn = await session.connection()
+        if harness.backend == "postgis":
+            await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.exec_driver_sql(f"PREPARE probe AS {statement}")
+            args = ", ".join(_literal(p) for p in parameters)
+            rows = list(await conn.exec_driver_sql(f"EXPLAIN EXECUTE probe({args})"))
+            await conn.exec_driver_sql("DEALLOCATE probe")  # PREPARE outlives the unit
+        else:
+            index = "FROM incidents INDEXED BY ix_incidents_open_lon_lat"
+            statement = statement.replace("FROM incidents", index)
+            explain = "EXPLAIN QUERY PLAN " + statement
+            rows = list(await conn.exec_driver_sql(explain, tuple(parameters)))
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+_OPEN_INDEX = {"postgis": "gix_incidents_open_location", "sqlite": "ix_incidents_open_lon_lat"}
 
 
 async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harness) -> None:
     """The proximity search reads the partial index of the open incidents by place, so a busy
-    morning's incidents are not all measured for each report. PostgreSQL plans a prepared
-    statement once for any point and window (a generic plan): the index must serve that plan,
-    which it only can when the query spells the open states as the index does."""
-    await load_grid(harness)
-    headers = await login_headers(harness, "grid_worker")
-    seen: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if "FROM incidents" in statement and "last_observed_at BETWEEN" in statement:
-            seen.append((statement, parameters))  # SQLite's search
-        elif "burnban_lock_nearby_open_incidents(" in statement:
-            seen.append((statement, parameters))  # PostgreSQL's lock and search
-
-    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        await _report(harness, headers)
-    finally:
-        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", record)
-    [(statement, parameters)] = seen
-    async with harness.db.read() as session:
-        conn = await session.connection()
-        if harness.backend == "postgis":
-            # The search runs in a function, after its lock: prepare its query as it stands.
+    morning's incidents are not all measured for each report: in the scene a report is
+    planned from, and again when it is filed. PostgreSQL plans a prepared statement once for
+    any point and window (a generic plan): the index must serve that plan, which it only can
+    when the query spells the open states as the index does."""
+    window = ("2026-11-20 07:00:00", "2026-11-20 09:00:00")
+    if harness.backend == "sqlite":  # the scene and the filing run this query
+        searches = [(_OPEN_INCIDENTS_IN_BOX, ["open_burning", 120, 121, 30, 31, *window])]
+    else:
+        async with harness.db.read() as session:
+            conn = await session.connection()
             source = await conn.scalar(
-                text("SELECT prosrc FROM pg_proc WHERE proname = :name"),
-                {"name": "burnban_lock_nearby_open_incidents"},
+                text("SELECT prosrc FROM pg_proc WHERE proname = 'burnban_file_report'")
             )
-            query = source.split("RETURN QUERY", 1)[1].split(";", 1)[0]
-            types = "bigint[], varchar, float8, float8, float8, timestamptz, timestamptz"
-            await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-            await conn.exec_driver_sql(f"PREPARE nearby({types}) AS {query}")
-            args = ", ".join(_literal(p) for p in parameters)
-            rows = list(await conn.exec_driver_sql(f"EXPLAIN EXECUTE nearby({args})"))
-            await conn.exec_driver_sql("DEALLOCATE nearby")  # PREPARE outlives the unit
-            index = "gix_incidents_open_location"
-        else:
-            # Fails with "no query solution" if the query does not imply the index's WHERE.
-            index = "ix_incidents_open_lon_lat"
-            statement = statement.replace("FROM incidents", f"FROM incidents INDEXED BY {index}")
-            rows = list(await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-        plan = "\n".join(str(row[-1]) for row in rows)
-    assert index in plan, plan
+            scene = _SCENE.statement.compile(dialect=conn.dialect)
+            assert isinstance(scene, SQLCompiler)
+        given = {"lon": 120.02, "lat": 30.02, "category": "open_burning"}
+        given["observed_at"] = window[0] + "Z"
+        # The function's check when a report opens an incident: its search, on a document.
+        check = source.split("ELSIF EXISTS (", 1)[1].split(") THEN", 1)[0]
+        search = {**given, "radius_m": 300, "seen_from": window[0], "seen_until": window[1]}
+        searches = [
+            (scene.string, [given[name] for name in scene.positiontup or ()]),
+            (
+                "SELECT EXISTS (" + check.replace("search->>", "$1::jsonb->>") + ")",
+                [json.dumps(search)],
+            ),
+        ]
+    for statement, parameters in searches:
+        plan = await _plan(harness, statement, parameters)
+        assert _OPEN_INDEX[harness.backend] in plan, plan
