@@ -28,10 +28,19 @@ _DATABASE = "burnban_database"  # a session's info: the Database it is a unit of
 
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
-    """An async engine for the URL, tuned for the dialect."""
+    """An async engine for the URL, tuned for the dialect.
+
+    Pools keep `db_pool_size` connections and open no more: a pool's overflow connections are
+    closed when they come back to a full pool, so under load a pool that overflows keeps
+    connecting (a new PostgreSQL backend, or a SQLite connection with a cold page cache,
+    every few requests). A request waits for a connection instead.
+    """
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url, async_creator=dbsqlite.connector(url.database or ":memory:")
+            url,
+            async_creator=dbsqlite.connector(url.database or ":memory:"),
+            pool_size=settings.db_pool_size,
+            max_overflow=0,
         )
         _tune_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine

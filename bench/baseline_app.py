@@ -1,8 +1,8 @@
 """The baselines: the product app plus two bench-only routes, never mounted by the product.
 
 Served as `uvicorn --factory bench.baseline_app:create` with the same worker count, loop, HTTP
-parser and middleware as `burnban serve`, so the only difference from our routes is the work
-they do:
+parser, middleware and process set-up (app.asgi) as `burnban serve`, so the only difference
+from our routes is the work they do:
 
 - `GET /bench/bare`: a constant answer (the floor: HTTP, ASGI, FastAPI routing, middleware);
 - `POST /bench/insert`: parse a report-shaped JSON body and INSERT one point in one unit of
@@ -20,9 +20,8 @@ from fastapi import FastAPI, Request
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import text
 
-from app.config import Settings
+from app.asgi import app_from_environment
 from app.db import Database
-from app.main import create_app
 
 
 class _Location(BaseModel):
@@ -54,8 +53,8 @@ _INSERT = {
 
 
 def create() -> FastAPI:
-    """The product app as configured by BURNBAN_* variables, with the two baseline routes."""
-    app = create_app(Settings())
+    """The product app as `burnban serve` builds it (app.asgi), with the two baseline routes."""
+    app = app_from_environment()
 
     @app.get("/bench/bare", include_in_schema=False)
     async def bare() -> dict[str, str]:

@@ -22,13 +22,14 @@ target_metadata = app.models.metadata
 
 # Spatial indexes are made by hand in the revisions, per dialect: GiST indexes on PostgreSQL
 # (named gix_*), the R*Tree virtual table on SQLite (cells_rtree and its shadow tables) and
-# SQLite's stand-in for the open incidents' GiST index (ix_incidents_open_lon_lat). So is the
-# index SQLite alone needs for the scorecard's per-township counts
-# (ix_incidents_township_scorecard). None is in the models, so autogenerate must not see them
-# as drift.
+# SQLite's stand-ins for the incidents' GiST indexes (ix_incidents_lon_lat and
+# ix_incidents_open_lon_lat). So is the index SQLite alone needs for the scorecard's
+# per-township counts (ix_incidents_township_scorecard). None is in the models, so
+# autogenerate must not see them as drift.
 _HAND_MADE_PREFIXES = (
     "gix_",
     "cells_rtree",
+    "ix_incidents_lon_lat",
     "ix_incidents_open_lon_lat",
     "ix_incidents_township_scorecard",
 )

@@ -27,11 +27,10 @@ class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
     __table_args__ = (
         # Made by hand per database in the migrations, so not declared here: the merge's
-        # partial indexes of the open incidents by place (0007), and SQLite's index for a
-        # district's scorecard counts per township (0008, app/stats/sql.py).
+        # partial indexes of the open incidents by place (0007), SQLite's index for a
+        # district's scorecard counts per township (0008, app/stats/sql.py), and SQLite's
+        # proximity candidates, ix_incidents_lon_lat (PostgreSQL has GiST indexes, 0012).
         #
-        # SQLite's proximity candidates (PostgreSQL uses a GiST index on geography).
-        Index("ix_incidents_lon_lat", "lon", "lat"),
         # Lists by cell, newest first, paged on (opened_at, id): one index per cell level.
         Index("ix_incidents_district_opened", "district_code", "opened_at", "id"),
         Index("ix_incidents_township_opened", "township_code", "opened_at", "id"),

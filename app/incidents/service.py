@@ -79,7 +79,7 @@ class Routing:
     incident's share of the filing (see `SpatialStore.file_report`)."""
 
     incident: IncidentRef
-    routed: list[Routed]
+    routed: Sequence[Routed]
     joins: Joining | None
     opens: Opening | None
     events: list[dict[str, Any]]  # incident_events rows
@@ -173,7 +173,7 @@ async def _opening(
     return Routing(
         IncidentRef(id=incident.id, case_number=incident.case_number, status="dispatched",
                     is_new=True),
-        [Routed(agency=a.agency, role=a.role) for a in assignments],
+        assignments,
         None,
         Opening(row, rows),
         [

@@ -18,7 +18,6 @@ class Report(SQLModel, table=True):
     __tablename__ = "reports"
     __table_args__ = (
         Index("ix_reports_reporter", "reporter_kind", "reporter_id", "received_at"),
-        Index("ix_reports_lon_lat", "lon", "lat"),
         # The scorecard counts reports observed in a period under a cell.
         Index("ix_reports_district_observed", "district_code", "observed_at"),
         Index("ix_reports_township_observed", "township_code", "observed_at"),
@@ -26,7 +25,7 @@ class Report(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    district_code: str = Field(max_length=40, index=True)
+    district_code: str = Field(max_length=40)
     category: str = Field(max_length=40, foreign_key="categories.code")
     material: str | None = Field(default=None, max_length=40)
     lon: float

@@ -216,7 +216,7 @@ def report_out(
         reporter=Actor(id=report.reporter_id, name=report.reporter_name),
         cell=located,
         incident=incident,
-        routed_to=[Routed(agency=a.agency, role=a.role) for a in routed],
+        routed_to=list(routed),  # serialized as Routed, whatever the subclass
         photos=photos,
     )
 

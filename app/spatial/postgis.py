@@ -43,7 +43,8 @@ _LOCATE = text(
 )
 
 # A report's scene in one round trip: its category, the village it is in (as _LOCATE), and the
-# nearest open incident of the category it may join, with its routing. The search is that of
+# nearest open incident of the category it may join, with its routing (each agency's name by
+# its key: joined, the planner hashed the whole agencies table for two assignments). The search is that of
 # store.search_for, spelt in SQL; sphere, not spheroid: the distance of geo.distance.haversine_m
 # on SQLite. It reads the partial GiST index of the open incidents (migration 0007).
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
@@ -60,9 +61,9 @@ _SCENE = DriverStatement(
         f"FROM cells v WHERE v.level = 'village' AND ST_Covers(v.boundary, {_POINT}) "
         "ORDER BY v.code LIMIT 1) v ON true "
         "LEFT JOIN LATERAL (SELECT i.id, i.case_number, i.district_code, i.status, i.version, "
-        "i.report_count, (SELECT json_agg(json_build_array(a.agency_code, g.name, a.role)) "
-        "FROM assignments a JOIN agencies g ON g.code = a.agency_code "
-        "WHERE a.incident_id = i.id) AS routed "
+        "i.report_count, (SELECT json_agg(json_build_array(a.agency_code, "
+        "(SELECT g.name FROM agencies g WHERE g.code = a.agency_code), a.role)) "
+        "FROM assignments a WHERE a.incident_id = i.id) AS routed "
         f"FROM incidents i WHERE i.{IS_OPEN_INCIDENT} AND i.category = c.code "
         "AND i.last_observed_at BETWEEN CAST(:observed_at AS timestamptz) "
         "- make_interval(mins => c.merge_window_minutes) "
