@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     # Deliver webhooks inside the API process; None means "when the database is SQLite"
     # (the two-command set-up). With PostgreSQL run `burnban worker` processes instead.
     run_worker_in_process: bool | None = None
-    # PostgreSQL connections per process: up to twice this for units of work, and half of it
-    # (at least 2) for counters (app/db.py, bookkeeping); a webhook worker, one more to LISTEN.
+    # Connections per process, kept open and never more: this many for units of work, and on
+    # PostgreSQL half of it (at least 2) for counters (app/db.py, bookkeeping); a webhook
+    # worker, one more to LISTEN.
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 

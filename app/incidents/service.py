@@ -139,6 +139,8 @@ async def _opening(
     actor: Principal,
     now: datetime,
 ) -> Routing:
+    """A new incident, numbered and routed: the township of the village is responsible, the
+    category names the others."""
     located = sighting.located
     district = located.district.code
     year = now.astimezone(CASE_YEAR_TZ).year
@@ -171,8 +173,9 @@ async def _opening(
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
     item = incident_out(incident, located, assignments, now).model_dump(mode="json")
     return Routing(
-        IncidentRef(id=incident.id, case_number=incident.case_number, status="dispatched",
-                    is_new=True),
+        IncidentRef(
+            id=incident.id, case_number=incident.case_number, status="dispatched", is_new=True
+        ),
         assignments,
         None,
         Opening(row, rows),
@@ -181,7 +184,7 @@ async def _opening(
             event_row(incident, actor, now, "routed", note=routes),
         ],
         [outbox.Event("incident.created", item, incident.id, district)],
-    )  # fmt: skip
+    )
 
 
 # Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5). A new

@@ -44,9 +44,10 @@ _LOCATE = text(
 
 # A report's scene in one round trip: its category, the village it is in (as _LOCATE), and the
 # nearest open incident of the category it may join, with its routing (each agency's name by
-# its key: joined, the planner hashed the whole agencies table for two assignments). The search is that of
-# store.search_for, spelt in SQL; sphere, not spheroid: the distance of geo.distance.haversine_m
-# on SQLite. It reads the partial GiST index of the open incidents (migration 0007).
+# its key: joined, the planner hashed the whole agencies table for two assignments). The search
+# is that of store.search_for, spelt in SQL; sphere, not spheroid: the distance of
+# geo.distance.haversine_m on SQLite. It reads the partial GiST index of the open incidents
+# (migration 0007).
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 _SCENE = DriverStatement(
     text(

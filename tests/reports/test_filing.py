@@ -1,0 +1,121 @@
+"""A report is planned from what it read and filed in one step: if what it read changed before
+the filing, nothing is written and the report is planned anew."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.spatial.store import Filed, Filing, Scene, SpatialStore
+from tests.conftest import Harness
+from tests.factories import at, count_rows, load_grid, login_headers, report_body
+
+PROBLEMS = "https://burnban.dev/problems/"
+NEAR = at(120.0201, 30.02)  # ~10 m from report_body()'s point
+
+
+class Outdated:
+    """The app's store, except that the first `times` scenes are out of date: the incident
+    nearby has changed since (`changed`), or had not opened yet (`unopened`)."""
+
+    def __init__(self, store: SpatialStore, how: str, times: int) -> None:
+        self.store, self.how, self.times = store, how, times
+        self.filed: list[Filed] = []
+
+    async def scene(
+        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+    ) -> Scene:
+        scene = await self.store.scene(session, category, lon, lat, observed_at)
+        if self.times == 0 or scene.nearest is None:
+            return scene
+        self.times -= 1
+        if self.how == "unopened":
+            return dataclasses.replace(scene, nearest=None)
+        older = dataclasses.replace(scene.nearest, version=scene.nearest.version - 1)
+        return dataclasses.replace(scene, nearest=older)
+
+    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+        filed = await self.store.file_report(session, filing)
+        self.filed.append(filed)
+        return filed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def _first_report(h: Harness) -> tuple[dict[str, str], dict[str, Any]]:
+    await load_grid(h)
+    headers = await login_headers(h, "grid_worker")
+    first = await h.client.post("/api/v1/reports", json=report_body(), headers=headers)
+    assert first.status_code == 201, first.text
+    return headers, first.json()
+
+
+def _outdated(h: Harness, how: str, times: int) -> Outdated:
+    store = Outdated(h.app.state.store, how, times)
+    h.app.state.store = store
+    return store
+
+
+async def _incident(h: Harness, incident_id: str) -> dict[str, Any]:
+    admin = await login_headers(h, "admin")
+    r = await h.client.get(f"/api/v1/incidents/{incident_id}", headers=admin)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_a_report_planned_on_an_incident_changed_since_is_planned_again(
+    harness: Harness,
+) -> None:
+    headers, first = await _first_report(harness)
+    store = _outdated(harness, "changed", times=1)
+    r = await harness.client.post(
+        "/api/v1/reports", json=report_body(location=NEAR), headers=headers
+    )
+    assert r.status_code == 201, r.text
+    assert store.filed == [Filed.STALE, Filed.FILED]
+    assert r.json()["incident"] == {**first["incident"], "is_new": False}
+    incident = await _incident(harness, first["incident"]["id"])
+    assert (incident["report_count"], incident["version"]) == (2, 2)
+    assert [e["action"] for e in incident["timeline"]] == ["opened", "routed", "report_added"]
+    counts = await count_rows(harness, "reports", "incidents", "outbox_events")
+    assert counts == {"reports": 2, "incidents": 1, "outbox_events": 4}
+
+
+async def test_a_report_planned_to_open_where_one_has_opened_since_joins_it(
+    harness: Harness,
+) -> None:
+    headers, first = await _first_report(harness)
+    store = _outdated(harness, "unopened", times=1)
+    r = await harness.client.post(
+        "/api/v1/reports", json=report_body(location=NEAR), headers=headers
+    )
+    assert r.status_code == 201, r.text
+    assert store.filed == [Filed.STALE, Filed.FILED]
+    assert r.json()["incident"]["id"] == first["incident"]["id"]
+    assert r.json()["incident"]["is_new"] is False
+    assert (await count_rows(harness, "incidents"))["incidents"] == 1
+
+
+async def test_a_report_whose_scene_keeps_changing_is_refused_and_stores_nothing(
+    harness: Harness,
+) -> None:
+    headers, _ = await _first_report(harness)
+    before = await count_rows(harness, "reports", "incident_events", "outbox_events")
+    store = _outdated(harness, "changed", times=1000)
+    keyed = headers | {"Idempotency-Key": "busy-fire"}
+    r = await harness.client.post("/api/v1/reports", json=report_body(location=NEAR), headers=keyed)
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == PROBLEMS + "conflict"
+    assert store.filed == [Filed.STALE] * 10
+    assert await count_rows(harness, "reports", "incident_events", "outbox_events") == before
+    assert (await count_rows(harness, "idempotency_keys"))["idempotency_keys"] == 0
+    store.times = 0  # the fire calms down: the retry with the same key is filed
+    r = await harness.client.post("/api/v1/reports", json=report_body(location=NEAR), headers=keyed)
+    assert r.status_code == 201, r.text
+    assert "idempotent-replayed" not in r.headers
