@@ -93,7 +93,7 @@ async def principal_from_token(
     row = await _ACTIVE_USER.first(await session.connection(), {"id": user_id})
     if row is None:
         return None
-    user_id, name, role, cell_code, agency_code = row
+    _, name, role, cell_code, agency_code = row
     return Principal(
         kind="user", id=user_id, name=name, role=role, cell_code=cell_code, agency_code=agency_code
     )

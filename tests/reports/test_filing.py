@@ -7,6 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.spatial.store import Filed, Filing, Scene, SpatialStore
@@ -60,6 +61,14 @@ def _outdated(h: Harness, how: str, times: int) -> Outdated:
     return store
 
 
+async def _report_near(
+    h: Harness, headers: dict[str, str], key: str | None = None
+) -> httpx.Response:
+    """A second report ~10 m from the first."""
+    keyed = headers if key is None else headers | {"Idempotency-Key": key}
+    return await h.client.post("/api/v1/reports", json=report_body(location=NEAR), headers=keyed)
+
+
 async def _incident(h: Harness, incident_id: str) -> dict[str, Any]:
     admin = await login_headers(h, "admin")
     r = await h.client.get(f"/api/v1/incidents/{incident_id}", headers=admin)
@@ -73,9 +82,7 @@ async def test_a_report_planned_on_an_incident_changed_since_is_planned_again(
 ) -> None:
     headers, first = await _first_report(harness)
     store = _outdated(harness, "changed", times=1)
-    r = await harness.client.post(
-        "/api/v1/reports", json=report_body(location=NEAR), headers=headers
-    )
+    r = await _report_near(harness, headers)
     assert r.status_code == 201, r.text
     assert store.filed == [Filed.STALE, Filed.FILED]
     assert r.json()["incident"] == {**first["incident"], "is_new": False}
@@ -91,9 +98,7 @@ async def test_a_report_planned_to_open_where_one_has_opened_since_joins_it(
 ) -> None:
     headers, first = await _first_report(harness)
     store = _outdated(harness, "unopened", times=1)
-    r = await harness.client.post(
-        "/api/v1/reports", json=report_body(location=NEAR), headers=headers
-    )
+    r = await _report_near(harness, headers)
     assert r.status_code == 201, r.text
     assert store.filed == [Filed.STALE, Filed.FILED]
     assert r.json()["incident"]["id"] == first["incident"]["id"]
@@ -107,8 +112,7 @@ async def test_a_report_whose_scene_keeps_changing_is_refused_and_stores_nothing
     headers, _ = await _first_report(harness)
     before = await count_rows(harness, "reports", "incident_events", "outbox_events")
     store = _outdated(harness, "changed", times=1000)
-    keyed = headers | {"Idempotency-Key": "busy-fire"}
-    r = await harness.client.post("/api/v1/reports", json=report_body(location=NEAR), headers=keyed)
+    r = await _report_near(harness, headers, key="busy-fire")
     assert r.status_code == 409, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["type"] == PROBLEMS + "conflict"
@@ -116,6 +120,6 @@ async def test_a_report_whose_scene_keeps_changing_is_refused_and_stores_nothing
     assert await count_rows(harness, "reports", "incident_events", "outbox_events") == before
     assert (await count_rows(harness, "idempotency_keys"))["idempotency_keys"] == 0
     store.times = 0  # the fire calms down: the retry with the same key is filed
-    r = await harness.client.post("/api/v1/reports", json=report_body(location=NEAR), headers=keyed)
+    r = await _report_near(harness, headers, key="busy-fire")
     assert r.status_code == 201, r.text
     assert "idempotent-replayed" not in r.headers
