@@ -19,7 +19,7 @@ from bench.runner import DatabaseRun, Row
 RESULTS_DIR = Path(__file__).parent / "results"
 _HEADER = (
     f"{'workload':<16}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-    f"{'errors':>7}{'RSS MB':>8}  {'ratio':<16}goals"
+    f"{'errors':>7}{'RSS MB':>8}{'CPU ms':>11}  {'ratio':<16}goals"
 )
 
 
@@ -67,9 +67,10 @@ def _row_line(row: Row) -> str:
     ratio = "" if row.ratio is None else f"{row.ratio:.2f} × {row.baseline}"
     goals = ", ".join(f"{g['goal']}: {'pass' if g['passed'] else 'FAIL'}" for g in row.goals)
     errors = str(load["errors"]) if load["errors"] == 0 else f"{load['errors']} !!"
+    cpu = "+".join(f"{ms:.2f}" for ms in row.cpu_ms.values())
     return (
         f"{row.workload:<16}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
-        f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}  "
+        f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}{cpu:>11}  "
         f"{ratio:<16}{goals}"
     )
 
@@ -86,7 +87,7 @@ def table(run: DatabaseRun, workers: int) -> str:
     if webhook_rows:
         lines.append(
             "   webhooks rows: req/s = events delivered a second, p50-p99 = ms from an event's "
-            "creation to its receipt, RSS = `burnban worker`"
+            "creation to its receipt, RSS = `burnban worker`, no CPU"
         )
     for row in webhook_rows:
         load = row.load

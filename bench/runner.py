@@ -15,7 +15,7 @@ import httpx
 
 from bench import database, incidents, loadgen, webhooks
 from bench.grid import BenchGrid
-from bench.server import RssSampler, Server, run_module, running
+from bench.server import CpuMeter, RssSampler, Server, run_module, running
 from bench.workloads import BY_NAME, WORKLOADS, Target, Workload, report_body, scorecard_path
 
 Log = Callable[[str], None]
@@ -45,6 +45,7 @@ class Row:
     concurrency: int = 0
     load: dict[str, Any] = field(default_factory=dict)
     rss_mb: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # a request's CPU: api, database
     baseline: str | None = None
     ratio: float | None = None
     goals: list[dict[str, Any]] = field(default_factory=list)
@@ -240,12 +241,16 @@ def _run_workload(
         seconds = settings.duration
         log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
         stored = _reports_stored(db) if workload.counts_merges else None
-        with RssSampler(server.workers) as rss:
+        with RssSampler(server.workers) as rss, CpuMeter(server.workers, db.kind) as cpu:
             row.load = loadgen.launch(
                 db.workdir, workload.name, target, workload.name, row.concurrency,
                 settings.warmup, settings.duration,
             )  # fmt: skip
         row.rss_mb = rss.peak_mb
+        # The load ran at this pace through its warm-up too: every request answered is counted.
+        answered = row.load["throughput"] * (settings.warmup + settings.duration)
+        if answered:
+            row.cpu_ms = cpu.per_request_ms(answered)
         if stored is not None:
             (total, merged), (total_before, merged_before) = _reports_stored(db), stored
             posted = total - total_before

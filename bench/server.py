@@ -205,3 +205,49 @@ class RssSampler:
     def peak_mb(self) -> float:
         """The largest peak among the processes, in MB."""
         return max(self.peak.values(), default=0) / 1e6
+
+
+class CpuMeter:
+    """CPU time spent while a load runs: by the server's worker processes, and by PostgreSQL's
+    processes on this machine (none for SQLite, whose work is the workers'). Divided by the
+    requests answered, it is what a request costs, load generator and kernel aside."""
+
+    def __init__(self, workers: Callable[[], list[psutil.Process]], kind: str) -> None:
+        self.workers = workers
+        self.kind = kind
+        self.seconds: dict[str, float] = {}  # "api", and "database" on PostGIS
+
+    def __enter__(self) -> CpuMeter:
+        self._before = self._sample()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after = self._sample()
+        self.seconds = {who: _spent(self._before[who], after[who]) for who in after}
+
+    def per_request_ms(self, requests: float) -> dict[str, float]:
+        return {who: round(s / requests * 1000, 3) for who, s in self.seconds.items()}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        sample = {"api": _cpu_seconds(self.workers())}
+        if self.kind == "postgis":
+            names = psutil.process_iter(["name"])
+            sample["database"] = _cpu_seconds([p for p in names if p.info["name"] == "postgres"])
+        return sample
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    seconds = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two samples; a process born between them counts from its birth (one
+    that ended between them is lost: pools keep their connections, so backends live on)."""
+    return sum(now - before.get(pid, 0.0) for pid, now in after.items())
