@@ -146,11 +146,10 @@ class PostgisStore:
         writes."""
         conn = await session.connection()
         search = filing.search
-        params = {
-            "keys": area_lock_keys(f"incident:{search.category}", search.lon, search.lat,
-                                   search.radius_m),
-            "filing": _document(filing),
-        }  # fmt: skip
+        keys = area_lock_keys(
+            f"incident:{search.category}", search.lon, search.lat, search.radius_m
+        )
+        params = {"keys": keys, "filing": _document(filing)}
         [(filed,)] = await _FILE_REPORT.rows(conn, params)
         return Filed(filed)
 
@@ -169,24 +168,8 @@ def _document(filing: Filing) -> str:
     """The filing as the function reads it: rows by column name, in each column's text form."""
     search, joins, opens = filing.search, filing.joins, filing.opens
     document = {
-        "search": {
-            "category": search.category,
-            "lon": search.lon,
-            "lat": search.lat,
-            "radius_m": search.radius_m,
-            "seen_from": search.seen_from,
-            "seen_until": search.seen_until,
-        },
-        "joins": None
-        if joins is None
-        else {
-            "incident_id": joins.incident_id,
-            "version": joins.version,
-            "observed_at": joins.observed_at,
-            "lon": joins.lon,
-            "lat": joins.lat,
-            "updated_at": joins.updated_at,
-        },
+        "search": vars(search),  # frozen dataclasses, read as they are
+        "joins": None if joins is None else vars(joins),
         "incident": None if opens is None else opens.incident,
         "assignments": [] if opens is None else opens.assignments,
         "events": filing.events,

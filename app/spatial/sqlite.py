@@ -148,13 +148,12 @@ class SqliteStore:
             if db.execute(_CLAIM.sql, _CLAIM.values(filing.claim)).fetchone() is None:
                 return Filed.REPLAY
         if joins is not None:
-            observed_at = _TIME(joins.observed_at)
             db.execute(
                 _JOIN,
                 {
                     "id": joins.incident_id,
                     "updated_at": _TIME(joins.updated_at),
-                    "observed_at": observed_at,
+                    "observed_at": _TIME(joins.observed_at),
                     "lon": joins.lon,
                     "lat": joins.lat,
                     "location": _POINT(shapely.Point(joins.lon, joins.lat)),
