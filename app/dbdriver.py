@@ -34,6 +34,7 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameters, in their positions
+    fixed: dict[str, Any]  # the statement's own values: literals bound, e.g. `count + 1`
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...] | None  # None: rows as the driver gives them
 
@@ -51,6 +52,8 @@ class DriverStatement:
     ) -> list[tuple[Any, ...]]:
         compiled = self._for(conn.dialect)
         given = params or {}
+        if compiled.fixed:
+            given = {**compiled.fixed, **given}
         values = [
             given[name] if bind is None else bind(given[name])
             for name, bind in zip(compiled.names, compiled.binds, strict=True)
@@ -90,6 +93,11 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ())
+    fixed = {
+        name: compiled.binds[name].effective_value
+        for name in names
+        if not compiled.binds[name].required
+    }
     binds = tuple(
         compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     )
@@ -101,4 +109,4 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         results = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         )
-    return _Compiled(compiled.string, names, binds, results)
+    return _Compiled(compiled.string, names, fixed, binds, results)

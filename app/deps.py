@@ -61,19 +61,33 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(
+    request: Request,
+    db: DatabaseDep,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
+    """The caller. A write is counted against BURNBAN_RATE_LIMIT_WRITES a minute per API key
+    or user as the caller is looked up, in the same round trip and before the route's unit
+    of work writes (429 beyond, invalid credentials or not)."""
+    now = clock.now()
+    writes = request.method in _WRITE_METHODS
     principal: Principal | None = None
     if bearer is not None:
-        principal = await auth_service.principal_from_token(
-            session, bearer.credentials, settings.secret_key, clock.now()
+        token, secret = bearer.credentials, settings.secret_key
+        principal = await (
+            auth_service.writer_from_token(db, token, secret, settings.rate_limit_writes, now)
+            if writes
+            else auth_service.principal_from_token(session, token, secret, now)
         )
     elif api_key:
-        principal = await auth_service.principal_from_api_key(session, api_key)
+        principal = await (
+            auth_service.writer_from_api_key(db, api_key, settings.rate_limit_writes, now)
+            if writes
+            else auth_service.principal_from_api_key(session, api_key)
+        )
     else:
         raise errors.Unauthorized("send a bearer token or an X-API-Key")
     if principal is None:

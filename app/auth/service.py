@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -26,17 +26,18 @@ from app.ratelimit import service as ratelimit
 
 _USERS = User.__table__  # type: ignore[attr-defined]
 _KEYS = ApiKey.__table__  # type: ignore[attr-defined]
-# Every authenticated request runs one of these lookups: run by the driver (app/dbdriver.py).
-_ACTIVE_USER = DriverStatement(
-    sa_select(
-        _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
-    ).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
+# Every authenticated request runs one of these lookups, by the driver (app/dbdriver.py); a
+# write's lookup counts the write too, in the same round trip (app/ratelimit).
+_ACTIVE_USER_QUERY = sa_select(
+    _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
+).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
+_LIVE_KEY_QUERY = sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
+    _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
 )
-_LIVE_KEY = DriverStatement(
-    sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
-        _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
-    )
-)
+_ACTIVE_USER = DriverStatement(_ACTIVE_USER_QUERY)
+_LIVE_KEY = DriverStatement(_LIVE_KEY_QUERY)
+_ACTIVE_USER_WRITING = ratelimit.CountedRead(_ACTIVE_USER_QUERY)
+_LIVE_KEY_WRITING = ratelimit.CountedRead(_LIVE_KEY_QUERY)
 
 
 class _UserColumns(Protocol):
@@ -90,20 +91,54 @@ async def principal_from_token(
     user_id = security.token_subject(token, secret_key, now)
     if user_id is None:
         return None
-    row = await _ACTIVE_USER.first(await session.connection(), {"id": user_id})
-    if row is None:
-        return None
-    _, name, role, cell_code, agency_code = row
-    return Principal(
-        kind="user", id=user_id, name=name, role=role, cell_code=cell_code, agency_code=agency_code
-    )
+    return _user_principal(await _ACTIVE_USER.first(await session.connection(), {"id": user_id}))
 
 
 async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
     if not key.startswith(security.API_KEY_PREFIX):
         return None
     conn = await session.connection()
-    row = await _LIVE_KEY.first(conn, {"hash": security.hash_api_key(key)})
+    return _key_principal(await _LIVE_KEY.first(conn, {"hash": security.hash_api_key(key)}))
+
+
+async def writer_from_token(
+    db: Database, token: str, secret_key: str, allowed_writes: int, now: datetime
+) -> Principal | None:
+    """The user writing with this token, their write counted in the same round trip; refused
+    (RateLimited) over `allowed_writes` a minute. A token not ours is not counted."""
+    user_id = security.token_subject(token, secret_key, now)
+    if user_id is None:
+        return None
+    writes, row = await _ACTIVE_USER_WRITING.run(
+        db, ratelimit.writes_of_user(user_id), now, {"id": user_id}
+    )
+    ratelimit.refuse_over(writes, allowed_writes, now, "writes")
+    return _user_principal(row)
+
+
+async def writer_from_api_key(
+    db: Database, key: str, allowed_writes: int, now: datetime
+) -> Principal | None:
+    """The API key writing, its write counted by its hash in the same round trip (an unknown
+    key's too); refused (RateLimited) over `allowed_writes` a minute."""
+    key_hash = security.hash_api_key(key)
+    writes, row = await _LIVE_KEY_WRITING.run(
+        db, ratelimit.writes_of_key(key_hash), now, {"hash": key_hash}
+    )
+    ratelimit.refuse_over(writes, allowed_writes, now, "writes")
+    return _key_principal(row) if key.startswith(security.API_KEY_PREFIX) else None
+
+
+def _user_principal(row: tuple[Any, ...] | None) -> Principal | None:
+    if row is None:
+        return None
+    user_id, name, role, cell_code, agency_code = row
+    return Principal(
+        kind="user", id=user_id, name=name, role=role, cell_code=cell_code, agency_code=agency_code
+    )
+
+
+def _key_principal(row: tuple[Any, ...] | None) -> Principal | None:
     if row is None:
         return None
     key_id, name, scopes, cell_code = row

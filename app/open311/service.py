@@ -27,7 +27,6 @@ from app.open311.schemas import (
     ServiceDefinition,
     ServiceRequest,
 )
-from app.ratelimit import service as ratelimit
 from app.reports import service as report_service
 from app.reports.models import Report
 from app.reports.schemas import LocationIn, ReportIn
@@ -219,7 +218,7 @@ async def file_request(
     now: datetime,
 ) -> list[CreatedRequest]:
     """File a report exactly as POST /api/v1/reports does; the incident is the request."""
-    await ratelimit.limit_writes(db, ratelimit.api_key_caller(posted.api_key), allowed_writes, now)
+    reporter = await auth_service.writer_from_api_key(db, posted.api_key, allowed_writes, now)
     if posted.lat is None or posted.long is None:
         raise errors.ValidationFailed("lat and long are required (addresses are not located)")
     try:
@@ -237,12 +236,11 @@ async def file_request(
     key = None
     if posted.client_token:
         key = f"open311:{posted.device_id or ''}:{posted.client_token}"
+    if reporter is None:
+        raise errors.Forbidden("api_key is not valid")
+    if not reporter.has_scope("reports:write"):
+        raise errors.Forbidden("this api_key may not file requests (needs reports:write)")
     async with db.write() as session:
-        reporter = await auth_service.principal_from_api_key(session, posted.api_key)
-        if reporter is None:
-            raise errors.Forbidden("api_key is not valid")
-        if not reporter.has_scope("reports:write"):
-            raise errors.Forbidden("this api_key may not file requests (needs reports:write)")
         submitted = await report_service.submit_report(session, store, reporter, data, key, now)
     incident = submitted.body["incident"]
     township = submitted.body["cell"]["township"]["name"]

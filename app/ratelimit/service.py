@@ -1,18 +1,22 @@
 """Fixed one-minute windows counted in the database, so every API process sees one count.
 
 Each count is its own short committed transaction: a refused or failed request still counts,
-and no request holds a counter row locked while it does its own work.
+and no request holds a counter row locked while it does its own work. A write's count is made
+in the round trip that looks its caller up (`CountedRead`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import Select, bindparam, delete, select, text, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import errors
-from app.auth import security
 from app.db import Database
 from app.dbdriver import DriverStatement
 from app.dbtypes import UtcDateTime
@@ -49,11 +53,62 @@ async def count(db: Database, key: str, now: datetime) -> int:
     window = window_of(now)
     async with db.bookkeeping() as conn:
         [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
-        if value == 1:  # the key's first hit in a new window: its older windows are done with
-            await conn.execute(
-                delete(_COUNTERS).where(_COUNTERS.c.key == key, _COUNTERS.c.window_start < window)
-            )
+        await _forget_older_windows(conn, key, window, value)
     return int(value)
+
+
+async def _forget_older_windows(
+    conn: AsyncConnection, key: str, window: datetime, value: int
+) -> None:
+    if value == 1:  # the key's first hit in a new window: its older windows are done with
+        await conn.execute(
+            delete(_COUNTERS).where(_COUNTERS.c.key == key, _COUNTERS.c.window_start < window)
+        )
+
+
+class CountedRead:
+    """A read made together with a count: a write's caller, looked up as the write is counted.
+
+    On PostgreSQL one statement, the count a data-modifying WITH of the read; on SQLite the
+    count then the read, in one short write transaction. Either way on the bookkeeping
+    connection (`Database.bookkeeping`), so the count stands alone. The read's parameters must
+    not be named `rl_key` or `rl_window`, and its first column is never NULL in a row found.
+    """
+
+    def __init__(self, read: Select[Any]) -> None:
+        self._read = DriverStatement(read)
+        counted = (
+            pg_insert(_COUNTERS)
+            .values(key=bindparam("rl_key"), window_start=bindparam("rl_window"), count=1)
+            .on_conflict_do_update(
+                index_elements=[_COUNTERS.c.key, _COUNTERS.c.window_start],
+                set_={"count": _COUNTERS.c.count + 1},
+            )
+            .returning(_COUNTERS.c.count)
+            .cte("counted")
+        )
+        found = read.subquery("found")
+        self._together = DriverStatement(
+            select(counted.c.count, *found.c).select_from(counted.outerjoin(found, true()))
+        )
+
+    async def run(
+        self, db: Database, key: str, now: datetime, params: Mapping[str, Any]
+    ) -> tuple[int, tuple[Any, ...] | None]:
+        """Count one more for the key in this window and read: the new count, and the row
+        read (None if none)."""
+        window = window_of(now)
+        async with db.bookkeeping() as conn:
+            if conn.dialect.name == "postgresql":
+                [(value, *row)] = await self._together.rows(
+                    conn, {**params, "rl_key": key, "rl_window": window}
+                )
+                found = None if row[0] is None else tuple(row)
+            else:
+                [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
+                found = await self._read.first(conn, params)
+            await _forget_older_windows(conn, key, window, value)
+        return int(value), found
 
 
 async def current(db: Database, key: str, now: datetime) -> int:
@@ -70,19 +125,24 @@ async def current(db: Database, key: str, now: datetime) -> int:
 
 async def limit(db: Database, key: str, allowed: int, now: datetime, what: str) -> None:
     """Count one more `what` for the key; RateLimited when that is over `allowed` a minute."""
-    if await count(db, key, now) > allowed:
+    refuse_over(await count(db, key, now), allowed, now, what)
+
+
+def refuse_over(value: int, allowed: int, now: datetime, what: str) -> None:
+    """RateLimited when the count `value` is over `allowed` a minute."""
+    if value > allowed:
         raise errors.RateLimited(
             f"more than {allowed} {what} a minute; retry later", retry_after=seconds_left(now)
         )
 
 
-def api_key_caller(api_key: str) -> str:
+def writes_of_key(key_hash: str) -> str:
     """A key's writes are counted by its hash: known without looking the key up."""
-    return "key:" + security.hash_api_key(api_key)[:40]
+    return f"writes:key:{key_hash[:40]}"
 
 
-async def limit_writes(db: Database, caller: str, allowed: int, now: datetime) -> None:
-    await limit(db, f"writes:{caller}", allowed, now, "writes")
+def writes_of_user(user_id: str) -> str:
+    return f"writes:user:{user_id}"
 
 
 def login_key(username: str) -> str:

@@ -56,6 +56,28 @@ async def test_a_users_writes_are_counted_and_refused_writes_count_too(harness: 
     assert answer.status_code == 429 and answer.headers["Retry-After"] == "60"
 
 
+async def test_writes_with_a_key_that_is_not_valid_are_counted_too(harness: Harness) -> None:
+    """The count is made as the caller is looked up, whatever the lookup finds: guessing keys
+    is writing too."""
+    h = harness
+    h.settings.rate_limit_writes = 2
+    wrong = {"X-API-Key": "bb_not-a-key-of-ours"}
+    for _ in range(2):
+        answer = await h.client.post("/api/v1/webhooks", json=HOOK, headers=wrong)
+        assert answer.status_code == 401
+    refused = await h.client.post("/api/v1/webhooks", json=HOOK, headers=wrong)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    key = await make_api_key(h, ["webhooks:manage"])  # a valid key has a count of its own
+    assert (await h.client.post("/api/v1/webhooks", json=HOOK, headers=key)).status_code == 201
+    async with h.db.write() as session:
+        data = ApiKeyCreate(name="revoked", scopes=["webhooks:manage"])
+        stored, revoked = await auth_service.create_api_key(session, data, None, NOW)
+        await auth_service.revoke_api_key(session, stored.id, None, NOW)
+    for expected in (401, 401, 429):
+        answer = await h.client.post("/api/v1/webhooks", json=HOOK, headers={"X-API-Key": revoked})
+        assert answer.status_code == expected
+
+
 async def test_failed_logins_are_limited_per_username(harness: Harness) -> None:
     h = harness
     user = await make_user(h, "admin", username="ops-admin")
