@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic_core import to_json
 
 from app import errors
 from app.auth.principal import Principal
@@ -48,7 +49,7 @@ async def create_report(
             description="Retries with the same key and body answer the first answer again.",
         ),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """Submit a report; it joins or opens an incident, routed to the responsible agencies."""
     result = await service.submit_report(
         session, store, reporter, data, idempotency_key, clock.now()
@@ -56,7 +57,7 @@ async def create_report(
     headers = {"Location": f"/api/v1/reports/{result.body['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(result.body, status_code=201, headers=headers)
+    return Response(to_json(result.body), 201, headers, media_type="application/json")
 
 
 @router.get("/reports", operation_id="list_reports", response_model=Page[ReportOut])

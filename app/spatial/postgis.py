@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import shapely
+from pydantic_core import to_json
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Table, bindparam, cast, func, text
 from sqlalchemy.sql.elements import ColumnElement
@@ -165,7 +165,8 @@ class PostgisStore:
 
 
 def _document(filing: Filing) -> str:
-    """The filing as the function reads it: rows by column name, in each column's text form."""
+    """The filing as the function reads it: rows by column name, in each column's text form
+    (times in ISO 8601, `Z` for UTC, as `timestamptz` reads them)."""
     search, joins, opens = filing.search, filing.joins, filing.opens
     document = {
         "search": vars(search),  # frozen dataclasses, read as they are
@@ -177,12 +178,10 @@ def _document(filing: Filing) -> str:
         "outbox": filing.outbox,
         "claim": filing.claim,
     }
-    return json.dumps(document, default=_text_form, separators=(",", ":"), ensure_ascii=False)
+    return to_json(document, fallback=_text_form).decode()
 
 
 def _text_form(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
     if isinstance(value, BaseGeometry):
         return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
     raise TypeError(f"{type(value).__name__} is not a column value")
