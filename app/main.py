@@ -82,10 +82,8 @@ def create_app(
     app.add_middleware(RequestContext, metrics=RequestMetrics(registry), templates=templates)
     problems.install(app)
 
-    api = APIRouter(prefix=API_PREFIX)
     for router in api_routers:
-        api.include_router(router)
-    app.include_router(api)
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(open311_router)
     app.include_router(_operations_router(registry))
     return app
