@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic_core import to_json
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -26,6 +27,8 @@ metadata: MetaData = SQLModel.metadata
 
 _IMMEDIATE = "burnban_immediate"
 _DATABASE = "burnban_database"  # a session's info: the Database it is a unit of work of
+# The write turns of each SQLite engine, shared with its bookkeeping engine.
+_WRITE_TURNS: WeakKeyDictionary[Engine, dbsqlite.WriteTurns] = WeakKeyDictionary()
 
 
 def _json_text(value: Any) -> str:
@@ -50,7 +53,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
             max_overflow=0,
             json_serializer=_json_text,
         )
-        _tune_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _tune_sqlite(engine, dbsqlite.WriteTurns(settings.sqlite_busy_timeout_ms / 1000))
         return engine
     return create_async_engine(
         url,
@@ -62,8 +65,9 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     )
 
 
-def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """WAL, a busy timeout, foreign keys, and transactions begun by us.
+def _tune_sqlite(engine: AsyncEngine, turns: dbsqlite.WriteTurns) -> None:
+    """WAL, a busy timeout, foreign keys, transactions begun by us, and the process's writers
+    taking `turns` (shared by the engines of one database file).
 
     pysqlite's own transaction handling is off (app/dbsqlite.py) and we begin transactions
     ourselves. Read units begin DEFERRED. A write unit reads in autocommit, like PostgreSQL's
@@ -71,8 +75,8 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     its first write or locking read: so it holds the lock for its writes only, and never fails
     with "database is locked" for having read before another writer committed.
     """
-
-    turns = dbsqlite.WriteTurns(busy_timeout_ms / 1000)
+    busy_timeout_ms = turns.timeout_s * 1000
+    _WRITE_TURNS[engine.sync_engine] = turns
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -106,19 +110,37 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 
 def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
-    """PostgreSQL connections for bookkeeping (see `Database.bookkeeping`): a pool apart, in
-    autocommit, committing without waiting for the WAL to reach the disk. Half as many as
-    the units' pool keeps, and no more: a counter is one short statement, and waits a moment
-    for a connection rather than connect for it (a pool's overflow connections are closed
-    when they come back, so a pool that overflows keeps connecting)."""
-    units: int = engine.pool.size()  # type: ignore[attr-defined]
+    """Connections for bookkeeping (see `Database.bookkeeping`): a pool apart, so that a unit
+    of work holding a connection never waits for another from the pool it holds one of. Half
+    as many as the units' pool keeps, and no more: a counter is one short statement, and
+    waits a moment for a connection rather than connect for it (a pool's overflow
+    connections are closed when they come back, so a pool that overflows keeps connecting).
+
+    PostgreSQL: in autocommit, committing without waiting for the WAL to reach the disk.
+    SQLite: the same file, its writers taking turns with the units' (`_tune_sqlite`).
+    """
+    size = max(2, engine.pool.size() // 2)  # type: ignore[attr-defined]
+    if engine.dialect.name == "sqlite":
+        side = create_async_engine(
+            engine.url,
+            async_creator=dbsqlite.connector(engine.url.database or ":memory:"),
+            pool_size=size,
+            max_overflow=0,
+        )
+        _tune_sqlite(side, _WRITE_TURNS[engine.sync_engine])
+        return side
     return create_async_engine(
         engine.url,
-        pool_size=max(2, units // 2),
+        pool_size=size,
         max_overflow=0,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"synchronous_commit": "off"}},
     )
+
+
+async def _writing(unit: AsyncSession) -> bool:
+    """Whether a SQLite unit of work has begun writing (holds the write lock)."""
+    return unit.in_transaction() and dbsqlite.raw(await unit.connection()).in_transaction
 
 
 class Database:
@@ -153,8 +175,8 @@ class Database:
             self._write = async_sessionmaker(
                 self._write_engine, class_=AsyncSession, expire_on_commit=False, info=info
             )
-            if self.dialect == "postgresql":
-                self._bookkeeper = _bookkeeping_engine(engine)
+            self._bookkeeper = _bookkeeping_engine(engine)
+            self._counting = self._bookkeeper.execution_options(**{_IMMEDIATE: True})
 
     @staticmethod
     def of(session: AsyncSession) -> Database:
@@ -176,29 +198,27 @@ class Database:
     @asynccontextmanager
     async def bookkeeping(self, unit: AsyncSession | None = None) -> AsyncIterator[AsyncConnection]:
         """A connection for counters whose every statement stands alone: rate limits, case
-        numbers. `unit`: the unit of work counting, if any.
+        numbers, from a pool of their own. `unit`: the unit of work counting, if any.
 
         PostgreSQL: autocommit, so a counter's row is locked for one statement and never while
-        a request goes on with its work; from a pool of its own, so a unit of work holding a
-        connection never waits for another from the pool it holds one of. Commits do not wait
-        for the WAL flush: a count lost in a crash is one whose unit of work did not commit
-        either, since that commit would have flushed the WAL up to and past it.
-        SQLite: a write transaction, committed when the block ends; inside a unit of work,
-        which holds the database's one write lock already, the unit's own connection (a
-        second would wait for the lock forever): its counts commit or roll back with it.
+        a request goes on with its work. Commits do not wait for the WAL flush: a count lost
+        in a crash is one whose unit of work did not commit either, since that commit would
+        have flushed the WAL up to and past it.
+        SQLite: a write transaction of its own, committed when the block ends, so that the
+        database's one write lock is held for the count only. But a unit of work holding the
+        write lock already counts on its own connection (a second would wait for the lock
+        forever), its counts committing or rolling back with it.
         """
         if self._shared:
             async with self.write() as session:
                 yield await session.connection()
-        elif self._bookkeeper is not None:
-            async with self._bookkeeper.connect() as conn:
-                yield conn
-        elif unit is not None:
+        elif self.dialect == "sqlite" and unit is not None and await _writing(unit):
             yield await unit.connection()
-        else:  # a bare connection: a session would cost more than the counting
-            async with self._write_engine.connect() as conn:
+        else:
+            async with self._counting.connect() as conn:
                 yield conn
-                await conn.commit()
+                if self.dialect == "sqlite":
+                    await conn.commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util.concurrency import await_
 
@@ -152,6 +153,8 @@ def takes_write_lock(statement: Any) -> bool:
         return True
     if isinstance(statement, Select):
         return statement._for_update_arg is not None
+    if isinstance(statement, TextualSelect):  # text(...).columns(...): INSERT ... RETURNING too
+        statement = statement.element
     if isinstance(statement, TextClause | str):
         sql = statement.text if isinstance(statement, TextClause) else statement
         return sql.lstrip()[:7].upper().startswith(_WRITES)

@@ -70,36 +70,69 @@ async def test_writers_that_read_first_queue_instead_of_failing(
     assert await _count(first) == 12
 
 
+async def _holding_a_write(db: Database, held: asyncio.Event) -> None:
+    """A unit of work that writes a row, then goes on at work for 300 ms before it commits."""
+    async with db.write() as session:
+        await (await session.connection()).execute(_TOUCH)
+        held.set()
+        await asyncio.sleep(0.3)
+
+
+class _Ticker:
+    """Counts the event loop's turns at other work, every 10 ms, while it runs."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    def stop(self) -> int:
+        self._task.cancel()
+        return self.ticks
+
+
 async def test_a_writer_waiting_for_another_process_leaves_the_event_loop_running(
     two_processes: tuple[Database, Database],
 ) -> None:
     """Both write one row: the second waits for the first to commit (SQLite: the database's
     write lock; PostgreSQL: the row lock) while its process goes on serving."""
     first, second = two_processes
-    held, ticks = asyncio.Event(), 0
-
-    async def hold() -> None:
-        async with first.write() as session:
-            await (await session.connection()).execute(_TOUCH)
-            held.set()
-            await asyncio.sleep(0.3)
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    holder = asyncio.create_task(hold())
+    held = asyncio.Event()
+    holder = asyncio.create_task(_holding_a_write(first, held))
     await held.wait()
-    ticker = asyncio.create_task(tick())
+    ticker = _Ticker()
     async with second.write() as session:
         await (await session.connection()).execute(_TOUCH)
-    ticker.cancel()
+    ticks = ticker.stop()
     await holder
     # The second writer waited (≥ 50 ms: the first held its lock for 300 ms), and meanwhile
     # the loop went on running other work.
     assert ticks >= 5
+
+
+async def test_a_case_number_never_freezes_the_event_loop(
+    two_processes: tuple[Database, Database],
+) -> None:
+    """A case number is a write. On SQLite it waits for the write lock another process holds
+    as every write does, the loop going on serving; on PostgreSQL it does not wait at all."""
+    first, second = two_processes
+    held = asyncio.Event()
+    holder = asyncio.create_task(_holding_a_write(first, held))
+    await held.wait()
+    ticker = _Ticker()
+    async with second.write() as unit:
+        taken = await asyncio.wait_for(open_case(unit, "450305", 2026, []), timeout=30)
+    ticks, holding = ticker.stop(), not holder.done()
+    await holder
+    assert taken.seq == 1
+    if first.dialect == "sqlite":
+        assert ticks >= 5
+    else:
+        assert holding
 
 
 @pytest.fixture
@@ -125,16 +158,33 @@ async def test_a_sqlite_writer_gives_up_after_the_busy_timeout(sqlite_url: str) 
 async def test_a_case_number_taken_is_not_held_until_its_unit_of_work_ends(
     two_processes: tuple[Database, Database],
 ) -> None:
-    """Every new incident of a district takes the district's next case number. On PostgreSQL
-    the counter commits at once, so a unit of work opening an incident never waits for another
-    still at work; SQLite has one writer at a time anyway, and counts inside the unit."""
+    """Every new incident of a district takes the district's next case number. The counter
+    commits at once (bookkeeping), so a unit of work opening an incident never waits for
+    another still at work: on the counter's row (PostgreSQL), or on the one write lock held
+    while the other goes on planning (SQLite)."""
     first, second = two_processes
     async with first.write() as unit:
         assert (await open_case(unit, "450305", 2026, [])).seq == 1
-        if first.dialect == "postgresql":
-            async with second.write() as other:  # would wait for `unit` on the counter's row
-                taken = open_case(other, "450305", 2026, [])
-                assert (await asyncio.wait_for(taken, timeout=30)).seq == 2
+        async with second.write() as other:
+            taken = open_case(other, "450305", 2026, [])
+            assert (await asyncio.wait_for(taken, timeout=30)).seq == 2
     async with second.write() as other:
-        expected = 3 if first.dialect == "postgresql" else 2
-        assert (await open_case(other, "450305", 2026, [])).seq == expected
+        assert (await open_case(other, "450305", 2026, [])).seq == 3
+
+
+async def test_a_sqlite_unit_already_writing_counts_within_itself(
+    two_processes: tuple[Database, Database],
+) -> None:
+    """A SQLite unit holding the write lock cannot wait for a counter of its own taking it:
+    its count is its own, gone if it rolls back. PostgreSQL's count commits at once."""
+    first, _ = two_processes
+    with pytest.raises(LookupError):
+        async with first.write() as unit:
+            conn = await unit.connection()
+            await conn.execute(text("DELETE FROM case_counters WHERE year = 1999"))  # writing
+            taken = open_case(unit, "450305", 2026, [])
+            assert (await asyncio.wait_for(taken, timeout=30)).seq == 1
+            raise LookupError("roll the unit back")
+    async with first.write() as unit:
+        expected = 1 if first.dialect == "sqlite" else 2
+        assert (await open_case(unit, "450305", 2026, [])).seq == expected
