@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from pydantic_core import to_json
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import dbsqlite
 from app.config import Settings
+from app.dbtypes import json_text
 from app.spatial.sqlite import register_functions
 
 metadata: MetaData = SQLModel.metadata
@@ -29,12 +29,6 @@ _IMMEDIATE = "burnban_immediate"
 _DATABASE = "burnban_database"  # a session's info: the Database it is a unit of work of
 # The write turns of each SQLite engine, shared with its bookkeeping engine.
 _WRITE_TURNS: WeakKeyDictionary[Engine, dbsqlite.WriteTurns] = WeakKeyDictionary()
-
-
-def _json_text(value: Any) -> str:
-    """JSON columns' text: compact UTF-8, serialized by pydantic-core (several times faster
-    than the json module for a report's answer and events)."""
-    return to_json(value).decode()
 
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
@@ -51,7 +45,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
             async_creator=dbsqlite.connector(url.database or ":memory:"),
             pool_size=settings.db_pool_size,
             max_overflow=0,
-            json_serializer=_json_text,
+            json_serializer=json_text,
         )
         _tune_sqlite(engine, dbsqlite.WriteTurns(settings.sqlite_busy_timeout_ms / 1000))
         return engine
@@ -59,7 +53,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         # No ping before each checkout (a round trip per unit of work): a connection found
         # dead fails its request once, and the pool then replaces every older connection.
     )

@@ -31,6 +31,8 @@ from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util.concurrency import await_
 
+from app.dbtypes import json_text
+
 _FIRST_WAIT_S = 0.0002
 _MAX_WAIT_S = 0.001
 
@@ -174,7 +176,7 @@ def _sqlite3_of(conn: Connection) -> sqlite3.Connection:
 # Hot paths (a report's reads and writes) run their statements on sqlite3 itself: through
 # SQLAlchemy each costs several times what SQLite takes to run it. Values are converted by
 # their column types' own bind processors, so they are stored as SQLAlchemy stores them.
-_DIALECT = SQLiteDialect_aiosqlite()
+_DIALECT = SQLiteDialect_aiosqlite(json_serializer=json_text)
 
 
 def raw(conn: AsyncConnection) -> sqlite3.Connection:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -62,3 +63,9 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' text (the engines' `json_serializer`): compact UTF-8 by pydantic-core,
+    several times faster than the json module for a report's answer and events."""
+    return to_json(value).decode()
