@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import dbsqlite
 from app.config import Settings
+from app.dbdriver import Pooled
 from app.dbtypes import json_text
 from app.spatial.sqlite import register_functions
 
@@ -170,7 +172,6 @@ class Database:
                 self._write_engine, class_=AsyncSession, expire_on_commit=False, info=info
             )
             self._bookkeeper = _bookkeeping_engine(engine)
-            self._counting = self._bookkeeper.execution_options(**{_IMMEDIATE: True})
 
     @staticmethod
     def of(session: AsyncSession) -> Database:
@@ -190,7 +191,9 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def bookkeeping(self, unit: AsyncSession | None = None) -> AsyncIterator[AsyncConnection]:
+    async def bookkeeping(
+        self, unit: AsyncSession | None = None
+    ) -> AsyncIterator[AsyncConnection | Pooled]:
         """A connection for counters whose every statement stands alone: rate limits, case
         numbers, from a pool of their own. `unit`: the unit of work counting, if any.
 
@@ -209,10 +212,33 @@ class Database:
         elif self.dialect == "sqlite" and unit is not None and await _writing(unit):
             yield await unit.connection()
         else:
-            async with self._counting.connect() as conn:
+            async with self._pooled() as conn:
                 yield conn
-                if self.dialect == "sqlite":
-                    await conn.commit()
+
+    @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[Pooled]:
+        """A bookkeeping connection, bare. On SQLite its transaction commits when the block
+        ends without error and rolls back otherwise; on PostgreSQL a connection that failed
+        is closed, not given back (it may be dead: the server restarted, say)."""
+        assert self._bookkeeper is not None
+        record = await self._bookkeeper.raw_connection()
+        sqlite = self.dialect == "sqlite"
+        driver: Any = record.driver_connection
+        if sqlite:
+            driver = dbsqlite.sqlite3_of(driver)
+        try:
+            yield Pooled(self._bookkeeper.dialect, driver, record.info)
+            if sqlite and driver.in_transaction:
+                driver.commit()
+        except BaseException as error:
+            if sqlite:
+                if driver.in_transaction:
+                    driver.rollback()
+            else:
+                await greenlet_spawn(record.invalidate, error)
+            raise
+        finally:
+            await greenlet_spawn(record.close)  # back to the pool: a SQLite turn ends there
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

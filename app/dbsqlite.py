@@ -115,6 +115,12 @@ async def begin_writing(conn: AsyncConnection) -> None:
         await record.info[_TURNS].begin(record.info, db)
 
 
+async def begin_pooled(info: dict[str, Any], conn: sqlite3.Connection) -> None:
+    """Begin a write transaction on a pool's bare connection (`app.dbdriver.Pooled`), taking
+    its process's turn: the turn is given back when the connection goes back to the pool."""
+    await info[_TURNS].begin(info, conn)
+
+
 async def begin_immediate(conn: sqlite3.Connection, timeout_s: float) -> None:
     """BEGIN IMMEDIATE, waiting for another process's write to end without blocking the loop.
 
@@ -168,7 +174,11 @@ def in_transaction(conn: Connection) -> bool:
 
 
 def _sqlite3_of(conn: Connection) -> sqlite3.Connection:
-    driver: Any = conn.connection.driver_connection  # an InlineConnection
+    return sqlite3_of(conn.connection.driver_connection)
+
+
+def sqlite3_of(driver: Any) -> sqlite3.Connection:
+    """The sqlite3 connection inside a pool's driver connection (an InlineConnection)."""
     raw: sqlite3.Connection = driver._conn
     return raw
 

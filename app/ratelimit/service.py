@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import errors
 from app.db import Database
-from app.dbdriver import DriverStatement
+from app.dbdriver import DriverStatement, Pooled
 from app.dbtypes import UtcDateTime
 from app.ratelimit.models import RateLimitCounter
 
@@ -57,13 +57,19 @@ async def count(db: Database, key: str, now: datetime) -> int:
     return int(value)
 
 
+_FORGET_OLDER = DriverStatement(
+    delete(_COUNTERS).where(
+        _COUNTERS.c.key == bindparam("key"),
+        _COUNTERS.c.window_start < bindparam("window_start", type_=UtcDateTime()),
+    )
+)
+
+
 async def _forget_older_windows(
-    conn: AsyncConnection, key: str, window: datetime, value: int
+    conn: AsyncConnection | Pooled, key: str, window: datetime, value: int
 ) -> None:
     if value == 1:  # the key's first hit in a new window: its older windows are done with
-        await conn.execute(
-            delete(_COUNTERS).where(_COUNTERS.c.key == key, _COUNTERS.c.window_start < window)
-        )
+        await _FORGET_OLDER.rows(conn, {"key": key, "window_start": window})
 
 
 class CountedRead:

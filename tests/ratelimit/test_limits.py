@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
+import pytest
+from sqlalchemy import text
 
 from app.auth import service as auth_service
 from app.auth.schemas import ApiKeyCreate
 from app.clock import FrozenClock
 from app.db import Database, create_engine
 from app.main import create_app
+from app.ratelimit import service as ratelimit
 from tests.conftest import Harness, settings_for
 from tests.factories import NOW, PASSWORD, make_api_key, make_user, problem_type
 
@@ -123,3 +128,34 @@ async def test_the_count_is_shared_by_every_api_process(
         for db in dbs:
             await db.dispose()
     assert statuses == [201, 201, 201, 201, 429, 429]
+
+
+async def test_a_counter_whose_connection_died_counts_again_on_a_new_one(
+    backend: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL restarted, say: the counters' connection it closed fails its request once,
+    and is replaced rather than given back to fail the next one too."""
+    if backend != "postgis":
+        pytest.skip("only a database server closes connections; SQLite's is a file")
+    settings = settings_for(fresh_database_url, tmp_path)
+    db = Database(create_engine(settings.url, settings))
+    try:
+        assert await ratelimit.count(db, "writes:key:k", NOW) == 1
+        async with db.read() as session:  # a unit's connection, not the counters'
+            conn = await session.connection()
+            others = "FROM pg_stat_activity WHERE datname = current_database() "
+            others += "AND pid <> pg_backend_pid()"
+            await conn.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))
+            gone = text(f"SELECT pg_stat_clear_snapshot(), count(*) = 0 {others}")  # fresh stats
+            while not (await conn.execute(gone)).one()[1]:
+                await asyncio.sleep(0.01)
+        lost = (
+            asyncpg.exceptions.PostgresConnectionError,  # as the closing is noticed, or not yet
+            asyncpg.exceptions.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        )
+        with pytest.raises(lost):
+            await ratelimit.count(db, "writes:key:k", NOW)
+        assert await ratelimit.count(db, "writes:key:k", NOW) == 2
+    finally:
+        await db.dispose()
