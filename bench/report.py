@@ -67,7 +67,7 @@ def _row_line(row: Row) -> str:
     ratio = "" if row.ratio is None else f"{row.ratio:.2f} × {row.baseline}"
     goals = ", ".join(f"{g['goal']}: {'pass' if g['passed'] else 'FAIL'}" for g in row.goals)
     errors = str(load["errors"]) if load["errors"] == 0 else f"{load['errors']} !!"
-    cpu = "+".join(f"{ms:.2f}" for ms in row.cpu_ms.values())
+    cpu = " " + "+".join(f"{ms:.2f}" for ms in row.cpu_ms.values())  # apart from RSS if long
     return (
         f"{row.workload:<16}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
         f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}{cpu:>11}  "

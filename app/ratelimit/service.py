@@ -129,11 +129,6 @@ async def current(db: Database, key: str, now: datetime) -> int:
         return int(found.scalar() or 0)
 
 
-async def limit(db: Database, key: str, allowed: int, now: datetime, what: str) -> None:
-    """Count one more `what` for the key; RateLimited when that is over `allowed` a minute."""
-    refuse_over(await count(db, key, now), allowed, now, what)
-
-
 def refuse_over(value: int, allowed: int, now: datetime, what: str) -> None:
     """RateLimited when the count `value` is over `allowed` a minute."""
     if value > allowed:
