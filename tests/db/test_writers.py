@@ -70,29 +70,35 @@ async def test_writers_that_read_first_queue_instead_of_failing(
     assert await _count(first) == 12
 
 
-async def _holding_a_write(db: Database, held: asyncio.Event) -> None:
-    """A unit of work that writes a row, then goes on at work for 300 ms before it commits."""
-    async with db.write() as session:
-        await (await session.connection()).execute(_TOUCH)
-        held.set()
-        await asyncio.sleep(0.3)
+class _AnotherProcessWriting:
+    """Another process's unit of work that has written a row and goes on at work for 300 ms
+    before it commits; meanwhile, how many turns this event loop gave other work (every 10 ms)."""
 
-
-class _Ticker:
-    """Counts the event loop's turns at other work, every 10 ms, while it runs."""
-
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.ticks = 0
-        self._task = asyncio.create_task(self._tick())
+        self._held = asyncio.Event()
+
+    async def __aenter__(self) -> _AnotherProcessWriting:
+        self.holder = asyncio.create_task(self._hold())
+        await self._held.wait()
+        self._ticker = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._ticker.cancel()
+        await self.holder
+
+    async def _hold(self) -> None:
+        async with self.db.write() as session:
+            await (await session.connection()).execute(_TOUCH)
+            self._held.set()
+            await asyncio.sleep(0.3)
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(0.01)
             self.ticks += 1
-
-    def stop(self) -> int:
-        self._task.cancel()
-        return self.ticks
 
 
 async def test_a_writer_waiting_for_another_process_leaves_the_event_loop_running(
@@ -101,14 +107,10 @@ async def test_a_writer_waiting_for_another_process_leaves_the_event_loop_runnin
     """Both write one row: the second waits for the first to commit (SQLite: the database's
     write lock; PostgreSQL: the row lock) while its process goes on serving."""
     first, second = two_processes
-    held = asyncio.Event()
-    holder = asyncio.create_task(_holding_a_write(first, held))
-    await held.wait()
-    ticker = _Ticker()
-    async with second.write() as session:
-        await (await session.connection()).execute(_TOUCH)
-    ticks = ticker.stop()
-    await holder
+    async with _AnotherProcessWriting(first) as other:
+        async with second.write() as session:
+            await (await session.connection()).execute(_TOUCH)
+        ticks = other.ticks
     # The second writer waited (≥ 50 ms: the first held its lock for 300 ms), and meanwhile
     # the loop went on running other work.
     assert ticks >= 5
@@ -120,14 +122,10 @@ async def test_a_case_number_never_freezes_the_event_loop(
     """A case number is a write. On SQLite it waits for the write lock another process holds
     as every write does, the loop going on serving; on PostgreSQL it does not wait at all."""
     first, second = two_processes
-    held = asyncio.Event()
-    holder = asyncio.create_task(_holding_a_write(first, held))
-    await held.wait()
-    ticker = _Ticker()
-    async with second.write() as unit:
-        taken = await asyncio.wait_for(open_case(unit, "450305", 2026, []), timeout=30)
-    ticks, holding = ticker.stop(), not holder.done()
-    await holder
+    async with _AnotherProcessWriting(first) as other:
+        async with second.write() as unit:
+            taken = await asyncio.wait_for(open_case(unit, "450305", 2026, []), timeout=30)
+        ticks, holding = other.ticks, not other.holder.done()
     assert taken.seq == 1
     if first.dialect == "sqlite":
         assert ticks >= 5
