@@ -61,10 +61,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def json_text(value: Any) -> str:
     """JSON columns' text (the engines' `json_serializer`): compact UTF-8 by pydantic-core,
     several times faster than the json module for a report's answer and events."""

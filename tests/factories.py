@@ -124,6 +124,15 @@ def report_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+async def first_report(h: Harness) -> tuple[dict[str, str], dict[str, Any]]:
+    """The small grid loaded and a grid worker's report in it: their headers, its answer."""
+    await load_grid(h)
+    headers = await login_headers(h, "grid_worker")
+    r = await h.client.post("/api/v1/reports", json=report_body(), headers=headers)
+    assert r.status_code == 201, r.text
+    return headers, r.json()
+
+
 def at(lon: float, lat: float, crs: str = "wgs84") -> dict[str, Any]:
     return {"lon": lon, "lat": lat, "crs": crs}
 

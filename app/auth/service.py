@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -38,26 +38,6 @@ _ACTIVE_USER = DriverStatement(_ACTIVE_USER_QUERY)
 _LIVE_KEY = DriverStatement(_LIVE_KEY_QUERY)
 _ACTIVE_USER_WRITING = ratelimit.CountedRead(_ACTIVE_USER_QUERY)
 _LIVE_KEY_WRITING = ratelimit.CountedRead(_LIVE_KEY_QUERY)
-
-
-class _UserColumns(Protocol):
-    id: str
-    name: str
-    role: str
-    cell_code: str | None
-    agency_code: str | None
-
-
-def principal_of(user: _UserColumns) -> Principal:
-    """The principal of a user, or of a row of its columns."""
-    return Principal(
-        kind="user",
-        id=user.id,
-        name=user.name,
-        role=user.role,
-        cell_code=user.cell_code,
-        agency_code=user.agency_code,
-    )
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:

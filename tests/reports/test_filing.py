@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.spatial.store import Filed, Filing, Scene, SpatialStore
 from tests.conftest import Harness
-from tests.factories import at, count_rows, load_grid, login_headers, report_body
+from tests.factories import at, count_rows, first_report, login_headers, report_body
 
 PROBLEMS = "https://burnban.dev/problems/"
 NEAR = at(120.0201, 30.02)  # ~10 m from report_body()'s point
@@ -47,14 +47,6 @@ class Outdated:
         return getattr(self.store, name)
 
 
-async def _first_report(h: Harness) -> tuple[dict[str, str], dict[str, Any]]:
-    await load_grid(h)
-    headers = await login_headers(h, "grid_worker")
-    first = await h.client.post("/api/v1/reports", json=report_body(), headers=headers)
-    assert first.status_code == 201, first.text
-    return headers, first.json()
-
-
 def _outdated(h: Harness, how: str, times: int) -> Outdated:
     store = Outdated(h.app.state.store, how, times)
     h.app.state.store = store
@@ -77,14 +69,21 @@ async def _incident(h: Harness, incident_id: str) -> dict[str, Any]:
     return body
 
 
+async def _planned_again(h: Harness, how: str) -> tuple[dict[str, Any], httpx.Response]:
+    """A first report, then one near it whose first filing finds its scene outdated (`how`)
+    and whose second is filed: the first's answer, and the second's."""
+    headers, first = await first_report(h)
+    store = _outdated(h, how, times=1)
+    r = await _report_near(h, headers)
+    assert r.status_code == 201, r.text
+    assert store.filed == [Filed.STALE, Filed.FILED]
+    return first, r
+
+
 async def test_a_report_planned_on_an_incident_changed_since_is_planned_again(
     harness: Harness,
 ) -> None:
-    headers, first = await _first_report(harness)
-    store = _outdated(harness, "changed", times=1)
-    r = await _report_near(harness, headers)
-    assert r.status_code == 201, r.text
-    assert store.filed == [Filed.STALE, Filed.FILED]
+    first, r = await _planned_again(harness, "changed")
     assert r.json()["incident"] == {**first["incident"], "is_new": False}
     incident = await _incident(harness, first["incident"]["id"])
     assert (incident["report_count"], incident["version"]) == (2, 2)
@@ -96,11 +95,7 @@ async def test_a_report_planned_on_an_incident_changed_since_is_planned_again(
 async def test_a_report_planned_to_open_where_one_has_opened_since_joins_it(
     harness: Harness,
 ) -> None:
-    headers, first = await _first_report(harness)
-    store = _outdated(harness, "unopened", times=1)
-    r = await _report_near(harness, headers)
-    assert r.status_code == 201, r.text
-    assert store.filed == [Filed.STALE, Filed.FILED]
+    first, r = await _planned_again(harness, "unopened")
     assert r.json()["incident"]["id"] == first["incident"]["id"]
     assert r.json()["incident"]["is_new"] is False
     assert (await count_rows(harness, "incidents"))["incidents"] == 1
@@ -109,7 +104,7 @@ async def test_a_report_planned_to_open_where_one_has_opened_since_joins_it(
 async def test_a_report_whose_scene_keeps_changing_is_refused_and_stores_nothing(
     harness: Harness,
 ) -> None:
-    headers, _ = await _first_report(harness)
+    headers, _ = await first_report(harness)
     before = await count_rows(harness, "reports", "incident_events", "outbox_events")
     store = _outdated(harness, "changed", times=1000)
     r = await _report_near(harness, headers, key="busy-fire")

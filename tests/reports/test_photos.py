@@ -14,6 +14,7 @@ from tests.factories import (
     WEST,
     bearer,
     count_rows,
+    first_report,
     load_grid,
     login_headers,
     make_user,
@@ -42,14 +43,6 @@ def png(size: tuple[int, int] = (16, 16)) -> bytes:
     return out.getvalue()
 
 
-async def _reported(h: Harness) -> tuple[dict[str, str], dict[str, Any]]:
-    await load_grid(h)
-    headers = await login_headers(h, "grid_worker")
-    r = await h.client.post("/api/v1/reports", json=report_body(), headers=headers)
-    assert r.status_code == 201, r.text
-    return headers, r.json()
-
-
 async def _upload(
     h: Harness, headers: dict[str, str], report_id: str, data: bytes, name: str = "a.jpg"
 ) -> Any:
@@ -58,7 +51,7 @@ async def _upload(
 
 
 async def test_exif_is_kept_in_the_record_and_stripped_from_the_bytes(harness: Harness) -> None:
-    headers, report = await _reported(harness)
+    headers, report = await first_report(harness)
     r = await _upload(harness, headers, report["id"], jpeg_with_exif())
     assert r.status_code == 201, r.text
     photo = r.json()
@@ -78,7 +71,7 @@ async def test_exif_is_kept_in_the_record_and_stripped_from_the_bytes(harness: H
 
 
 async def test_the_same_bytes_twice_are_one_photo(harness: Harness) -> None:
-    headers, report = await _reported(harness)
+    headers, report = await first_report(harness)
     first = await _upload(harness, headers, report["id"], png(), "x.png")
     second = await _upload(harness, headers, report["id"], png(), "y.png")
     assert first.status_code == second.status_code == 201
@@ -89,7 +82,7 @@ async def test_the_same_bytes_twice_are_one_photo(harness: Harness) -> None:
 
 
 async def test_types_are_recognised_by_their_bytes(harness: Harness) -> None:
-    headers, report = await _reported(harness)
+    headers, report = await first_report(harness)
     r = await _upload(harness, headers, report["id"], b"GIF89a" + b"\0" * 100, "fake.jpg")
     assert r.status_code == 415
     assert r.json()["type"] == PROBLEMS + "unsupported-media-type"
@@ -99,7 +92,7 @@ async def test_types_are_recognised_by_their_bytes(harness: Harness) -> None:
 
 
 async def test_large_files_and_decompression_bombs_are_refused(harness: Harness) -> None:
-    headers, report = await _reported(harness)
+    headers, report = await first_report(harness)
     r = await _upload(harness, headers, report["id"], b"\xff\xd8\xff" + b"\0" * (11 * 1024 * 1024))
     assert r.status_code == 413
     assert r.json()["type"] == PROBLEMS + "payload-too-large"
@@ -133,7 +126,7 @@ async def test_only_the_reporter_within_a_day(harness: Harness) -> None:
 
 
 async def test_photos_are_seen_by_whoever_sees_the_report(harness: Harness) -> None:
-    headers, report = await _reported(harness)
+    headers, report = await first_report(harness)
     photo = (await _upload(harness, headers, report["id"], png())).json()
     officer = await login_headers(harness, "officer", agency_code=WEST)
     assert (await harness.client.get(photo["url"], headers=officer)).status_code == 200
