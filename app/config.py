@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # worker, one more to LISTEN.
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # FastAPI's own OpenTelemetry traces, metrics and logs, to the providers configured for the
+    # process (`opentelemetry-instrument`, say). Off by default: FastAPI looks for configured
+    # providers on every request, 2 % of a report's instructions. /metrics is always there.
+    opentelemetry: bool = False
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
@@ -32,6 +33,7 @@ from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -60,6 +62,7 @@ def create_app(
         version="0.1.0",
         summary="Grid-based burning-ban supervision: reports, incidents, routing, scorecards.",
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()

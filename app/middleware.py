@@ -34,6 +34,18 @@ class RequestMetrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        # Each series' child, found once: `labels()` validates and locks on every call.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def route_templates(prefix: str, routers: Iterable[APIRouter]) -> dict[int, str]:
@@ -63,6 +75,9 @@ class RequestContext:
         self.app = app
         self.metrics = metrics
         self.templates = templates or {}
+        # Bound as the app starts serving, after it configured logging: a lazy logger binds
+        # anew on every call, even when its level is filtered out.
+        self.log = log.bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,10 +103,9 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = self.templates.get(id(route)) or getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(elapsed)
-            log.info(
+            template = self.templates.get(id(route)) or str(getattr(route, "path", "unmatched"))
+            self.metrics.observe(scope["method"], template, status, elapsed)
+            self.log.info(
                 "request",
                 method=scope["method"],
                 route=template,

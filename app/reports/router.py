@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from pydantic_core import to_json
 
 from app import errors
 from app.auth.principal import Principal
 from app.bodylimit import body_limited_route
-from app.deps import ClockDep, CurrentPrincipal, SessionDep, StoreDep, require
+from app.deps import CurrentPrincipal, SessionDep, clock_of, require, store_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.reports import service
 from app.reports.schemas import ReportIn, ReportOut
@@ -36,9 +36,8 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 )
 async def create_report(
     data: ReportIn,
+    request: Request,
     session: SessionDep,
-    store: StoreDep,
-    clock: ClockDep,
     reporter: ReporterDep,
     idempotency_key: Annotated[
         str | None,
@@ -51,9 +50,9 @@ async def create_report(
     ] = None,
 ) -> Response:
     """Submit a report; it joins or opens an incident, routed to the responsible agencies."""
-    result = await service.submit_report(
-        session, store, reporter, data, idempotency_key, clock.now()
-    )
+    # The store and the clock are read from the request, not depended on: see app/deps.py.
+    store, now = store_of(request), clock_of(request).now()
+    result = await service.submit_report(session, store, reporter, data, idempotency_key, now)
     headers = {"Location": f"/api/v1/reports/{result.body['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

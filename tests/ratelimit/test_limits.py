@@ -15,8 +15,10 @@ from app.auth import service as auth_service
 from app.auth.schemas import ApiKeyCreate
 from app.clock import FrozenClock
 from app.db import Database, create_engine
+from app.deps import CurrentPrincipal
 from app.main import create_app
 from app.ratelimit import service as ratelimit
+from app.webhooks.router import OwnerDep
 from tests.conftest import Harness, settings_for
 from tests.factories import NOW, PASSWORD, make_api_key, make_user, problem_type
 
@@ -81,6 +83,25 @@ async def test_writes_with_a_key_that_is_not_valid_are_counted_too(harness: Harn
     for expected in (401, 401, 429):
         answer = await h.client.post("/api/v1/webhooks", json=HOOK, headers={"X-API-Key": revoked})
         assert answer.status_code == expected
+
+
+async def test_a_route_asking_twice_for_its_caller_counts_its_write_once(
+    harness: Harness,
+) -> None:
+    """The caller may come to a route both as itself and through a role check; either way
+    it is looked up once, and its write counted once."""
+    h = harness
+    h.settings.rate_limit_writes = 2
+
+    @h.app.post("/probe/twice")
+    async def twice(caller: CurrentPrincipal, owner: OwnerDep) -> dict[str, bool]:
+        return {"same": caller is owner}
+
+    key = await make_api_key(h, ["webhooks:manage"])
+    for _ in range(2):
+        answer = await h.client.post("/probe/twice", headers=key)
+        assert answer.status_code == 200 and answer.json() == {"same": True}
+    assert (await h.client.post("/probe/twice", headers=key)).status_code == 429
 
 
 async def test_failed_logins_are_limited_per_username(harness: Harness) -> None:
