@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -19,7 +20,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import dbsqlite
+from app import dbsqlite, errors
 from app.config import Settings
 from app.dbdriver import Pooled
 from app.dbtypes import json_text
@@ -134,8 +135,22 @@ def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
     )
 
 
-async def _writing(unit: AsyncSession) -> bool:
+@dataclass(frozen=True)
+class BareUnit:
+    """A unit of work on a pool's bare connection (`Database.bare`): the hot path's, whose
+    statements run on the driver (app/dbdriver.py) and need no session around them."""
+
+    db: Database
+    conn: Pooled
+
+
+Unit = AsyncSession | BareUnit
+
+
+async def _writing(unit: Unit) -> bool:
     """Whether a SQLite unit of work has begun writing (holds the write lock)."""
+    if isinstance(unit, BareUnit):
+        return bool(unit.conn.driver.in_transaction)
     return unit.in_transaction() and dbsqlite.raw(await unit.connection()).in_transaction
 
 
@@ -151,6 +166,7 @@ class Database:
         self.dialect = engine.dialect.name
         info = {_DATABASE: self}
         self._bookkeeper: AsyncEngine | None = None
+        self._connection = connection
         if connection is not None:
             # Tests: every unit of work is a savepoint inside the test's rolled-back transaction.
             shared = async_sessionmaker(
@@ -174,9 +190,11 @@ class Database:
             self._bookkeeper = _bookkeeping_engine(engine)
 
     @staticmethod
-    def of(session: AsyncSession) -> Database:
-        """The Database whose unit of work `session` is."""
-        db: Database = session.info[_DATABASE]
+    def of(unit: Unit) -> Database:
+        """The Database whose unit of work `unit` is."""
+        if isinstance(unit, BareUnit):
+            return unit.db
+        db: Database = unit.info[_DATABASE]
         return db
 
     @asynccontextmanager
@@ -191,8 +209,27 @@ class Database:
                 raise
 
     @asynccontextmanager
+    async def bare(self) -> AsyncIterator[BareUnit]:
+        """A write unit of work on a bare connection of the units' pool, for a request whose
+        statements all run on the driver: a report's. ~0.1 ms of CPU less than a session's.
+
+        PostgreSQL: no transaction; each statement stands alone, so the unit's writes are one
+        statement (a report's filing is one function call). SQLite: reads in autocommit, and
+        the first write begins the transaction (`Pooled.begin_writing`), committed when the
+        block ends without error, rolled back otherwise. In tests, a savepoint of the test's
+        transaction.
+        """
+        if self._connection is not None:
+            async with self._connection.begin_nested():
+                record = await self._connection.get_raw_connection()
+                yield BareUnit(self, self._bare(record.driver_connection, record.info))
+            return
+        async with self._pooled(self.engine) as conn:
+            yield BareUnit(self, conn)
+
+    @asynccontextmanager
     async def bookkeeping(
-        self, unit: AsyncSession | None = None
+        self, unit: Unit | None = None
     ) -> AsyncIterator[AsyncConnection | Pooled]:
         """A connection for counters whose every statement stands alone: rate limits, case
         numbers, from a pool of their own. `unit`: the unit of work counting, if any.
@@ -210,31 +247,35 @@ class Database:
             async with self.write() as session:
                 yield await session.connection()
         elif self.dialect == "sqlite" and unit is not None and await _writing(unit):
-            yield await unit.connection()
+            yield unit.conn if isinstance(unit, BareUnit) else await unit.connection()
         else:
-            async with self._pooled() as conn:
+            assert self._bookkeeper is not None
+            async with self._pooled(self._bookkeeper) as conn:
                 yield conn
 
-    @asynccontextmanager
-    async def _pooled(self) -> AsyncIterator[Pooled]:
-        """A bookkeeping connection, bare. On SQLite its transaction commits when the block
-        ends without error and rolls back otherwise; on PostgreSQL a connection that failed
-        is closed, not given back (it may be dead: the server restarted, say)."""
-        assert self._bookkeeper is not None
-        record = await self._bookkeeper.raw_connection()
-        sqlite = self.dialect == "sqlite"
-        driver: Any = record.driver_connection
-        if sqlite:
+    def _bare(self, driver: Any, info: dict[str, Any]) -> Pooled:
+        if self.dialect == "sqlite":
             driver = dbsqlite.sqlite3_of(driver)
+        return Pooled(self.engine.dialect, driver, info)
+
+    @asynccontextmanager
+    async def _pooled(self, engine: AsyncEngine) -> AsyncIterator[Pooled]:
+        """A connection of `engine`'s pool, bare. On SQLite its transaction commits when the
+        block ends without error and rolls back otherwise. On PostgreSQL a connection that
+        failed is closed, not given back (it may be dead: the server restarted, say), unless
+        the error was a refusal, which a service makes between statements."""
+        record = await engine.raw_connection()
+        conn = self._bare(record.driver_connection, record.info)
+        sqlite = self.dialect == "sqlite"
         try:
-            yield Pooled(self._bookkeeper.dialect, driver, record.info)
-            if sqlite and driver.in_transaction:
-                driver.commit()
+            yield conn
+            if sqlite and conn.driver.in_transaction:
+                conn.driver.commit()
         except BaseException as error:
             if sqlite:
-                if driver.in_transaction:
-                    driver.rollback()
-            else:
+                if conn.driver.in_transaction:
+                    conn.driver.rollback()
+            elif not isinstance(error, errors.BurnbanError):
                 await greenlet_spawn(record.invalidate, error)
             raise
         finally:

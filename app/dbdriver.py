@@ -7,8 +7,9 @@ they made this minute, the next case number. So those are built with SQLAlchemy 
 once per dialect, and run on the unit of work's connection by the driver itself; values go in
 and come out through the column types' own processors, as SQLAlchemy would pass them.
 
-Bookkeeping (counters standing alone, `Database.bookkeeping`) runs here on a pool's connection
-taken bare (`Pooled`): SQLAlchemy's Connection around it cost ~0.07 ms of Python a checkout.
+Bookkeeping (counters standing alone, `Database.bookkeeping`) and a report, whose every
+statement runs here (`Database.bare`), run on a pool's connection taken bare (`Pooled`):
+SQLAlchemy's Connection around it cost ~0.07 ms of Python a checkout, a session more.
 
 Transactions stay the unit of work's. A write run here on SQLite begins the unit's write
 transaction first, as a SQLAlchemy statement would (`app.dbsqlite.begin_writing`). On
@@ -51,10 +52,16 @@ class Pooled:
     driver: Any
     info: dict[str, Any]
 
+    async def begin_writing(self) -> None:
+        """SQLite: begin a write transaction, unless one has begun (taking the process's turn
+        and the database's write lock). PostgreSQL: nothing, each statement stands alone."""
+        if self.dialect.name == "sqlite" and not self.driver.in_transaction:
+            await dbsqlite.begin_pooled(self.info, self.driver)
+
     async def fetch(self, sql: str, values: list[Any], writes: bool) -> Sequence[Any]:
         if self.dialect.name == "sqlite":
-            if writes and not self.driver.in_transaction:
-                await dbsqlite.begin_pooled(self.info, self.driver)
+            if writes:
+                await self.begin_writing()
             return self.driver.execute(sql, values).fetchall()  # type: ignore[no-any-return]
         return await self.driver.fetch(sql, *values)  # type: ignore[no-any-return]
 

@@ -12,13 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import errors
 from app.auth.principal import Principal
+from app.dbdriver import DriverStatement, Pooled
 from app.idempotency.models import DONE, IdempotencyKey
 
 _KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
@@ -54,21 +55,38 @@ def claim_row(
     }
 
 
-async def stored(session: AsyncSession, caller: Principal, key: str) -> Any:
-    """The row stored under the caller's key (see `answer`), or None."""
-    conn = await session.connection()
-    query = select(
+class StoredKey(NamedTuple):
+    """What a key's row holds of the first request and its answer."""
+
+    request_hash: str
+    status: str
+    response_status: int | None
+    response_body: dict[str, Any] | None
+
+
+_STORED = DriverStatement(
+    select(
         _KEYS.c.request_hash, _KEYS.c.status, _KEYS.c.response_status, _KEYS.c.response_body
-    ).where(_KEYS.c.caller_kind == caller.kind, _KEYS.c.caller_id == caller.id, _KEYS.c.key == key)
-    return (await conn.execute(query)).first()
+    ).where(
+        _KEYS.c.caller_kind == bindparam("kind"),
+        _KEYS.c.caller_id == bindparam("id"),
+        _KEYS.c.key == bindparam("key"),
+    )
+)
 
 
-def answer(row: Any, body_hash: str) -> StoredAnswer:
+async def stored(conn: AsyncConnection | Pooled, caller: Principal, key: str) -> StoredKey | None:
+    """The row stored under the caller's key (see `answer`), or None."""
+    row = await _STORED.first(conn, {"kind": caller.kind, "id": caller.id, "key": key})
+    return None if row is None else StoredKey(*row)
+
+
+def answer(row: StoredKey, body_hash: str) -> StoredAnswer:
     """The answer stored in a key's row, for a request with this body."""
     if row.request_hash != body_hash:
         raise errors.IdempotencyMismatch(
             "this idempotency key was used with a different request body"
         )
-    if row.status != DONE or row.response_body is None:
+    if row.status != DONE or row.response_status is None or row.response_body is None:
         raise errors.Conflict("a request with this idempotency key is still in progress")
-    return StoredAnswer(status=int(row.response_status), body=dict(row.response_body))
+    return StoredAnswer(status=row.response_status, body=dict(row.response_body))

@@ -18,7 +18,7 @@ from app import errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
-from app.db import Database
+from app.db import Database, Unit
 from app.dbdriver import DriverStatement
 from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
@@ -87,7 +87,7 @@ class Routing:
 
 
 async def route(
-    session: AsyncSession,
+    unit: Unit,
     category: CategoryRule,
     nearest: OpenIncident | None,
     sighting: Sighting,
@@ -98,7 +98,7 @@ async def route(
     and route it to the responsible agencies."""
     if nearest is not None:
         return _joining(nearest, sighting, actor, now)
-    return await _opening(session, category, sighting, actor, now)
+    return await _opening(unit, category, sighting, actor, now)
 
 
 def _joining(
@@ -133,7 +133,7 @@ def _joining(
 
 
 async def _opening(
-    session: AsyncSession,
+    unit: Unit,
     category: CategoryRule,
     sighting: Sighting,
     actor: Principal,
@@ -145,7 +145,7 @@ async def _opening(
     district = located.district.code
     year = now.astimezone(CASE_YEAR_TZ).year
     wanted = _routes(located.township.code, category)
-    seq, names = await open_case(session, district, year, list(wanted))
+    seq, names = await open_case(unit, district, year, list(wanted))
     row: dict[str, Any] = dict.fromkeys(_INCIDENT_COLUMNS) | {  # every column: see Columns
         "id": new_id(),
         "case_number": f"{district}-{year}-{seq:06d}",
@@ -219,7 +219,7 @@ class OpenedCase(NamedTuple):
 
 
 async def open_case(
-    session: AsyncSession, district_code: str, year: int, agencies: Sequence[str]
+    unit: Unit, district_code: str, year: int, agencies: Sequence[str]
 ) -> OpenedCase:
     """The next case number's sequence (unique, gaps allowed: a case rolled back skips one),
     and the names of those of `agencies` that exist.
@@ -228,7 +228,7 @@ async def open_case(
     counter's row made every new incident of the district wait for the one before it.
     """
     params = {"district": district_code, "year": year, "codes": list(agencies)}
-    async with Database.of(session).bookkeeping(session) as conn:
+    async with Database.of(unit).bookkeeping(unit) as conn:
         [(seq, names)] = await _OPEN_CASE[conn.dialect.name].rows(conn, params)
         return OpenedCase(seq, dict(names or {}))  # PostgreSQL: NULL if none
 

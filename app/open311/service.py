@@ -240,8 +240,7 @@ async def file_request(
         raise errors.Forbidden("api_key is not valid")
     if not reporter.has_scope("reports:write"):
         raise errors.Forbidden("this api_key may not file requests (needs reports:write)")
-    async with db.write() as session:
-        submitted = await report_service.submit_report(session, store, reporter, data, key, now)
+    submitted = await report_service.submit_report(db, store, reporter, data, key, now)
     incident = submitted.body["incident"]
     township = submitted.body["cell"]["township"]["name"]
     notice = f"已立案，派遣至{township}" if incident["is_new"] else "已并入正在处置的同一案件"

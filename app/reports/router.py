@@ -11,7 +11,7 @@ from pydantic_core import to_json
 from app import errors
 from app.auth.principal import Principal
 from app.bodylimit import body_limited_route
-from app.deps import CurrentPrincipal, SessionDep, clock_of, require, store_of
+from app.deps import CurrentPrincipal, SessionDep, clock_of, database_of, require, store_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.reports import service
 from app.reports.schemas import ReportIn, ReportOut
@@ -37,7 +37,6 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 async def create_report(
     data: ReportIn,
     request: Request,
-    session: SessionDep,
     reporter: ReporterDep,
     idempotency_key: Annotated[
         str | None,
@@ -50,9 +49,10 @@ async def create_report(
     ] = None,
 ) -> Response:
     """Submit a report; it joins or opens an incident, routed to the responsible agencies."""
-    # The store and the clock are read from the request, not depended on: see app/deps.py.
-    store, now = store_of(request), clock_of(request).now()
-    result = await service.submit_report(session, store, reporter, data, idempotency_key, now)
+    # The services are read from the request, not depended on, and the report makes its own
+    # unit of work on a bare connection: see app/deps.py and Database.bare.
+    db, store, now = database_of(request), store_of(request), clock_of(request).now()
+    result = await service.submit_report(db, store, reporter, data, idempotency_key, now)
     headers = {"Location": f"/api/v1/reports/{result.body['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
 from app.auth.principal import Principal
+from app.db import Database
 from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
 from app.grid.schemas import Located
@@ -52,7 +53,7 @@ def canonical(data: ReportIn) -> dict[str, Any]:
 
 
 async def submit_report(
-    session: AsyncSession,
+    db: Database,
     store: SpatialStore,
     reporter: Principal,
     data: ReportIn,
@@ -64,50 +65,60 @@ async def submit_report(
     Everything is read first, in one go (`SpatialStore.scene`), and the report, its answer
     and every row it writes are made from it; then it is filed in one step, which writes
     nothing if what was read has changed meanwhile, and the report is made anew. On SQLite
-    the database's one write lock is held for the filing only.
+    the database's one write lock is held for the filing only. Every statement runs on the
+    driver, in a unit of work on a bare connection (`Database.bare`).
     """
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
-    for _ in range(MAX_FILINGS):
-        scene = await store.scene(session, data.category, lon, lat, observed_at)
-        try:
-            category, located = _accepted(scene, data, now)
-        except errors.BurnbanError:
-            # Refused, unless it is the retry of a request answered before (the grid, the
-            # category or the clock may have moved since): that gets its first answer again.
-            if key is None or (stored := await idempotency.stored(session, reporter, key)) is None:
-                raise
-            return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
-        sighting = incident_service.Sighting(new_id(), lon, lat, observed_at, located)
-        routing = await incident_service.route(
-            session, category, scene.nearest, sighting, reporter, now
+    async with db.bare() as unit:
+        for _ in range(MAX_FILINGS):
+            scene = await store.scene(unit.conn, data.category, lon, lat, observed_at)
+            try:
+                category, located = _accepted(scene, data, now)
+            except errors.BurnbanError:
+                # Refused, unless it is the retry of a request answered before (the grid, the
+                # category or the clock may have moved since): that gets its first answer again.
+                if (
+                    key is None
+                    or (stored := await idempotency.stored(unit.conn, reporter, key)) is None
+                ):
+                    raise
+                return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
+            sighting = incident_service.Sighting(new_id(), lon, lat, observed_at, located)
+            routing = await incident_service.route(
+                unit, category, scene.nearest, sighting, reporter, now
+            )
+            report = _report_row(data, sighting, routing, reporter, now)
+            body = report_out(
+                Columns(report), located, routing.incident, routing.routed, []
+            ).model_dump(mode="json")
+            created = outbox.Event(
+                "report.created", body, routing.incident.id, located.district.code
+            )
+            filing = Filing(
+                search=search_for(category, lon, lat, observed_at),
+                joins=routing.joins,
+                opens=routing.opens,
+                events=routing.events,
+                report=report,
+                outbox=outbox.rows([*routing.outbox, created], now),
+                claim=None
+                if key is None
+                else idempotency.claim_row(reporter, key, body_hash, CREATED, body, now),
+            )
+            filed = await store.file_report(unit.conn, filing)
+            if filed is Filed.FILED:
+                return Submitted(body, replayed=False)
+            if filed is Filed.REPLAY:
+                assert key is not None  # only a key can be taken
+                stored = await idempotency.stored(unit.conn, reporter, key)
+                assert stored is not None  # the filing found it taken
+                return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
+        raise errors.Conflict(
+            "the incident nearby kept changing while this report was filed; retry"
         )
-        report = _report_row(data, sighting, routing, reporter, now)
-        body = report_out(
-            Columns(report), located, routing.incident, routing.routed, []
-        ).model_dump(mode="json")
-        created = outbox.Event("report.created", body, routing.incident.id, located.district.code)
-        filing = Filing(
-            search=search_for(category, lon, lat, observed_at),
-            joins=routing.joins,
-            opens=routing.opens,
-            events=routing.events,
-            report=report,
-            outbox=outbox.rows([*routing.outbox, created], now),
-            claim=None
-            if key is None
-            else idempotency.claim_row(reporter, key, body_hash, CREATED, body, now),
-        )
-        filed = await store.file_report(session, filing)
-        if filed is Filed.FILED:
-            return Submitted(body, replayed=False)
-        if filed is Filed.REPLAY:
-            assert key is not None  # only a key can be taken
-            stored = await idempotency.stored(session, reporter, key)
-            return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
-    raise errors.Conflict("the incident nearby kept changing while this report was filed; retry")
 
 
 def _accepted(scene: Scene, data: ReportIn, now: datetime) -> tuple[CategoryRule, Located]:

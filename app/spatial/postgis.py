@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.dbdriver import DriverStatement
+from app.dbdriver import DriverStatement, Pooled
 from app.dbtypes import UtcDateTime
 from app.spatial.store import (
     IS_OPEN_INCIDENT,
@@ -122,9 +122,8 @@ class PostgisStore:
         return None if row is None else Chain(*row)
 
     async def scene(
-        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
     ) -> Scene:
-        conn = await session.connection()
         params = {"category": category, "lon": lon, "lat": lat, "observed_at": observed_at}
         row = await _SCENE.first(conn, params)
         if row is None:
@@ -140,11 +139,10 @@ class PostgisStore:
             )  # routed is NULL when no agency is left
         return Scene(rule, chain, nearest)
 
-    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+    async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Transaction-scoped advisory locks on the tiles around the point, in key order so
         that two writers never wait for each other in a cycle; then the function's checks and
         writes."""
-        conn = await session.connection()
         search = filing.search
         keys = area_lock_keys(
             f"incident:{search.category}", search.lon, search.lat, search.radius_m

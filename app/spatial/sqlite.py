@@ -1,6 +1,6 @@
 """Spatial store for the embedded SQLite default: R*Tree candidates, exact tests in shapely.
 
-A report's reads and writes run on sqlite3 directly (`app.dbsqlite.raw`): they are the hot
+A report's reads and writes run on sqlite3 directly (a bare unit's, `app.db.Database.bare`): the hot
 path, and each statement through SQLAlchemy costs several times what SQLite takes to run it.
 """
 
@@ -17,7 +17,8 @@ from sqlalchemy import Integer, Table, and_, func, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.dbsqlite import RowInsert, begin_writing, binder, raw
+from app.dbdriver import Pooled
+from app.dbsqlite import RowInsert, binder, raw
 from app.dbtypes import UtcDateTime
 from app.idempotency.models import IdempotencyKey
 from app.incidents.models import Assignment, Incident, IncidentEvent
@@ -120,9 +121,9 @@ class SqliteStore:
         return _locate(raw(await session.connection()), lon, lat)
 
     async def scene(
-        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
     ) -> Scene:
-        db = raw(await session.connection())
+        db: sqlite3.Connection = conn.driver
         row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
         if row is None:
             return Scene(None, None, None)
@@ -131,12 +132,11 @@ class SqliteStore:
         nearest = _open_nearby(db, search_for(rule, lon, lat, observed_at))
         return Scene(rule, _locate(db, lon, lat), None if nearest is None else _open(db, nearest))
 
-    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+    async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Under the database's one write lock: the checks, then the writes. A unit that holds
         the lock already (it took a case number) goes on in its transaction."""
-        conn = await session.connection()
-        await begin_writing(conn)
-        db = raw(conn)
+        await conn.begin_writing()
+        db: sqlite3.Connection = conn.driver
         joins, opens = filing.joins, filing.opens
         if joins is not None:
             found = db.execute(_OPEN_VERSION, (joins.incident_id,)).fetchone()

@@ -14,6 +14,7 @@ from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.dbdriver import Pooled
 from geo.distance import bbox_around, metres_to_degrees
 
 # Every status but closed and rejected. The merge's proximity search reads partial indexes
@@ -164,13 +165,13 @@ class SpatialStore(Protocol):
         township and district."""
 
     async def scene(
-        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
     ) -> Scene:
         """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, in
         one read (one round trip on PostgreSQL); the nearest open incident is that of the
         category's `Search` around the point and time."""
 
-    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
+    async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Write the filing in one step (one round trip on PostgreSQL) if what it was planned
         on still holds, with the writers around the same place waiting for each other: the
         incident it joins is still open at the version read, or the search of an incident it

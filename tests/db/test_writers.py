@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
+from app import errors
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database, create_engine
@@ -186,3 +187,43 @@ async def test_a_sqlite_unit_already_writing_counts_within_itself(
     async with first.write() as unit:
         expected = 1 if first.dialect == "sqlite" else 2
         assert (await open_case(unit, "450305", 2026, [])).seq == expected
+
+
+async def test_a_bare_unit_keeps_its_connection_after_a_refusal_and_not_after_a_failure(
+    fresh_database_url: str,
+) -> None:
+    """A report's unit of work (`Database.bare`): a refusal gives the connection back as it
+    is, with nothing written; any other failure may have left it dead or mid-statement, and
+    on PostgreSQL it is replaced. SQLite's connection is a file's: it is rolled back."""
+    db = _database(fresh_database_url)
+    sqlite = db.dialect == "sqlite"
+    who = "SELECT 1" if sqlite else "SELECT pg_backend_pid()"
+    count = "INSERT INTO case_counters (district_code, year, last_seq) VALUES ('450305', ?, 1)"
+    if not sqlite:
+        count = count.replace("?", "$1")
+
+    async def connection_then(error: Exception | None, year: int) -> object:
+        async with db.bare() as unit:
+            [(pid,)] = await unit.conn.fetch(who, [], writes=False)
+            await unit.conn.fetch(count, [year], writes=True)
+            if error is not None:
+                raise error
+        return id(unit.conn.driver) if sqlite else pid
+
+    try:
+        first = await connection_then(None, 2026)
+        with pytest.raises(errors.ValidationFailed):
+            await connection_then(errors.ValidationFailed("refused"), 2027)
+        assert await connection_then(None, 2028) == first
+        with pytest.raises(RuntimeError):
+            await connection_then(RuntimeError("lost"), 2029)
+        after = await connection_then(None, 2030)
+        assert (after == first) is sqlite
+        async with db.read() as session:
+            conn = await session.connection()
+            years = (await conn.execute(text("SELECT year FROM case_counters"))).all()
+        # PostgreSQL's statements stand alone: a unit writes in one (a report's filing).
+        expected = [2026, 2028, 2030] if sqlite else [2026, 2027, 2028, 2029, 2030]
+        assert sorted(year for (year,) in years) == expected
+    finally:
+        await db.dispose()

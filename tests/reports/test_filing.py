@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.dbdriver import Pooled
 from app.spatial.store import Filed, Filing, Scene, SpatialStore
 from tests.conftest import Harness
 from tests.factories import at, count_rows, first_report, login_headers, report_body
@@ -27,9 +27,9 @@ class Outdated:
         self.filed: list[Filed] = []
 
     async def scene(
-        self, session: AsyncSession, category: str, lon: float, lat: float, observed_at: datetime
+        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
     ) -> Scene:
-        scene = await self.store.scene(session, category, lon, lat, observed_at)
+        scene = await self.store.scene(conn, category, lon, lat, observed_at)
         if self.times == 0 or scene.nearest is None:
             return scene
         self.times -= 1
@@ -38,8 +38,8 @@ class Outdated:
         older = dataclasses.replace(scene.nearest, version=scene.nearest.version - 1)
         return dataclasses.replace(scene, nearest=older)
 
-    async def file_report(self, session: AsyncSession, filing: Filing) -> Filed:
-        filed = await self.store.file_report(session, filing)
+    async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
+        filed = await self.store.file_report(conn, filing)
         self.filed.append(filed)
         return filed
 
