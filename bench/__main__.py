@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [...]` and `python -m bench growth`: see bench/README.md."""
+"""`python -m bench [--quick] [...]`, `python -m bench growth` and `python -m bench instructions`:
+see bench/README.md."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import growth
+from bench import growth, instructions
 from bench.grid import bench_grid
 from bench.report import loud_errors, save, table
 from bench.runner import DatabaseRun, Row, Settings, run_database
@@ -22,7 +23,9 @@ def _log(message: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("run", "growth"), default="run")
+    parser.add_argument(
+        "command", nargs="?", choices=("run", "growth", "instructions"), default="run"
+    )
     parser.add_argument("--quick", action="store_true", help="CI-sized: small grid, 1.5 s loads")
     parser.add_argument("--villages", type=int, help="grid size (default 100000; quick 1000)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "--webhook-reports",
         type=int,
         help="most reports posted for the webhook backlog (default 2000; quick 300)",
+    )
+    parser.add_argument(
+        "--reports", type=int, default=300, help="instructions: reports counted (default 300)"
     )
     parser.add_argument("--db", default=",".join(DATABASES), help="sqlite,postgis")
     parser.add_argument(
@@ -65,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().error(f"unknown: {', '.join(sorted(unknown))}")
     if args.command == "growth":
         return growth.main(kinds, settings, args.quick, _log)
+    if args.command == "instructions":
+        grid = bench_grid(args.villages or 10_000, _log)
+        for kind in kinds:
+            each = instructions.count(kind, grid, args.reports, _log)
+            print(f"{kind}: {each:,} instructions a report (API process, {grid.villages} villages)")
+        return 0
     villages = args.villages or (1_000 if args.quick else 100_000)
     grid = bench_grid(villages, _log)
     runs: list[DatabaseRun] = []
