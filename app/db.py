@@ -158,7 +158,8 @@ class Database:
     """Session factories for one engine, or for one connection in tests.
 
     Each request is one unit of work: `write()` for requests that change data, `read()` for
-    the rest. Services flush, never commit. A unit's session knows its Database (`of`).
+    the rest, `bare()` for a report (its statements all run on the driver). Services flush,
+    never commit. A unit knows its Database (`of`).
     """
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
