@@ -121,10 +121,22 @@ def save(runs: list[DatabaseRun], options: dict[str, Any]) -> Path:
         "at": stamp,
         "machine": machine(),
         "options": options,
+        "settings": settings_given(),
         "databases": [asdict(run) for run in runs],
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     return path
+
+
+def settings_given() -> dict[str, str]:
+    """The BURNBAN_* settings the run was given in its environment (the servers inherit them:
+    a pool size, say), but no secret, key or URL."""
+    hidden = ("SECRET", "KEY", "URL", "PASSWORD")
+    return {
+        name: value
+        for name, value in sorted(os.environ.items())
+        if name.startswith("BURNBAN_") and not any(word in name for word in hidden)
+    }
 
 
 def loud_errors(runs: list[DatabaseRun]) -> str | None:
