@@ -227,3 +227,30 @@ async def test_a_bare_unit_keeps_its_connection_after_a_refusal_and_not_after_a_
         assert sorted(year for (year,) in years) == expected
     finally:
         await db.dispose()
+
+
+async def test_a_write_unit_commits_what_it_only_added_and_nothing_when_it_fails(
+    fresh_database_url: str,
+) -> None:
+    """A unit that never ran a statement is left alone when it ends (nothing to commit), but
+    one that only added rows, unflushed, has them to commit; a failing one stores nothing."""
+    db = _database(fresh_database_url)
+
+    def event(i: int) -> AuditEvent:
+        return AuditEvent(
+            at=NOW, actor_kind="system", action="test", object_type="t", object_id=str(i)
+        )
+
+    try:
+        async with db.write():
+            pass
+        async with db.write() as session:
+            session.add(event(1))
+        with pytest.raises(LookupError):
+            async with db.write() as session:
+                session.add(event(2))
+                await session.flush()
+                raise LookupError("roll the unit back")
+        assert await _count(db) == 1
+    finally:
+        await db.dispose()
