@@ -178,15 +178,13 @@ class Database:
                 info=info,
             )
             self._read, self._write = shared, shared
-            self._shared = True
         else:
-            self._shared = False
             self._read = async_sessionmaker(
                 engine, class_=AsyncSession, expire_on_commit=False, info=info
             )
-            self._write_engine = engine.execution_options(**{_IMMEDIATE: True})
+            write_engine = engine.execution_options(**{_IMMEDIATE: True})
             self._write = async_sessionmaker(
-                self._write_engine, class_=AsyncSession, expire_on_commit=False, info=info
+                write_engine, class_=AsyncSession, expire_on_commit=False, info=info
             )
             self._bookkeeper = _bookkeeping_engine(engine)
 
@@ -205,20 +203,18 @@ class Database:
         commit or close and is left alone: its commit and close were 8 % of a report's
         instructions (two greenlet switches, SQLAlchemy's transaction bookkeeping)."""
         session = self._write()
-        began = False
         try:
             yield session
-            began = session.in_transaction()  # any statement began it, and so did an add()
-            if began:
-                await session.commit()
         except BaseException:
             if session.in_transaction():
-                began = True
                 await session.rollback()
-            raise
-        finally:
-            if began:
                 await session.close()
+            raise
+        if session.in_transaction():  # any statement began it, and so did an add()
+            try:
+                await session.commit()
+            finally:
+                await session.close()  # rolls back what a failed commit left
 
     @asynccontextmanager
     async def bare(self) -> AsyncIterator[BareUnit]:
@@ -255,7 +251,7 @@ class Database:
         write lock already counts on its own connection (a second would wait for the lock
         forever), its counts committing or rolling back with it.
         """
-        if self._shared:
+        if self._connection is not None:
             async with self.write() as session:
                 yield await session.connection()
         elif self.dialect == "sqlite" and unit is not None and await _writing(unit):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import func, select
 
 from app import errors
@@ -233,12 +234,13 @@ async def test_a_write_unit_commits_what_it_only_added_and_nothing_when_it_fails
     fresh_database_url: str,
 ) -> None:
     """A unit that never ran a statement is left alone when it ends (nothing to commit), but
-    one that only added rows, unflushed, has them to commit; a failing one stores nothing."""
+    one that only added rows, unflushed, has them to commit; a failing one stores nothing,
+    whether it fails in its block or in its commit."""
     db = _database(fresh_database_url)
 
-    def event(i: int) -> AuditEvent:
+    def event(i: int, **columns: Any) -> AuditEvent:
         return AuditEvent(
-            at=NOW, actor_kind="system", action="test", object_type="t", object_id=str(i)
+            at=NOW, actor_kind="system", action="test", object_type="t", object_id=str(i), **columns
         )
 
     try:
@@ -251,6 +253,15 @@ async def test_a_write_unit_commits_what_it_only_added_and_nothing_when_it_fails
                 session.add(event(2))
                 await session.flush()
                 raise LookupError("roll the unit back")
+        async with db.write() as session:
+            taken = (await session.exec(select(AuditEvent.id))).one()
+        with pytest.raises(IntegrityError):
+            async with db.write() as session:
+                session.add(event(3))
+                session.add(event(4, id=taken))  # the commit's flush fails on the key
         assert await _count(db) == 1
+        async with db.write() as session:  # the failed unit's connection is clean again
+            session.add(event(5))
+        assert await _count(db) == 2
     finally:
         await db.dispose()
