@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import dbsqlite, errors
 from app.config import Settings
 from app.dbdriver import Pooled
+from app.dbpool import FirstComePool
 from app.dbtypes import json_text
 from app.spatial.sqlite import register_functions
 
@@ -48,6 +49,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
             async_creator=dbsqlite.connector(url.database or ":memory:"),
             pool_size=settings.db_pool_size,
             max_overflow=0,
+            poolclass=FirstComePool,
             json_serializer=json_text,
         )
         _tune_sqlite(engine, dbsqlite.WriteTurns(settings.sqlite_busy_timeout_ms / 1000))
@@ -56,6 +58,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
+        poolclass=FirstComePool,
         json_serializer=json_text,
         # No ping before each checkout (a round trip per unit of work): a connection found
         # dead fails its request once, and the pool then replaces every older connection.
@@ -123,6 +126,7 @@ def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
             async_creator=dbsqlite.connector(engine.url.database or ":memory:"),
             pool_size=size,
             max_overflow=0,
+            poolclass=FirstComePool,
         )
         _tune_sqlite(side, _WRITE_TURNS[engine.sync_engine])
         return side
@@ -130,6 +134,7 @@ def _bookkeeping_engine(engine: AsyncEngine) -> AsyncEngine:
         engine.url,
         pool_size=size,
         max_overflow=0,
+        poolclass=FirstComePool,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"synchronous_commit": "off"}},
     )
