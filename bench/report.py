@@ -104,6 +104,9 @@ def table(run: DatabaseRun, workers: int) -> str:
                 f"   {row.workload}: {row.load['merged_share']:.0%} of the reports joined an open "
                 "incident; the rest opened one (the heavier path)"
             )
+    split = [f"{row.workload} {'/'.join(map(str, row.clients))}" for row in run.rows if row.clients]
+    if workers > 1 and split:
+        lines.append(f"   client connections by worker: {', '.join(split)}")
     for row in run.rows:
         for sample in row.load.get("error_samples", []):
             lines.append(f"   {row.workload} error: {sample}")

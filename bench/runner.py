@@ -45,6 +45,7 @@ class Row:
     concurrency: int = 0
     load: dict[str, Any] = field(default_factory=dict)
     rss_mb: float = 0.0
+    clients: list[int] = field(default_factory=list)  # client connections by worker
     cpu_ms: dict[str, float] = field(default_factory=dict)  # a request's CPU: api, database
     baseline: str | None = None
     ratio: float | None = None
@@ -241,12 +242,13 @@ def _run_workload(
         seconds = settings.duration
         log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
         stored = _reports_stored(db) if workload.counts_merges else None
-        with RssSampler(server.workers) as rss, CpuMeter(server.workers, db.kind) as cpu:
+        sampler = RssSampler(server.workers, port=server.port)
+        with sampler as rss, CpuMeter(server.workers, db.kind) as cpu:
             row.load = loadgen.launch(
                 db.workdir, workload.name, target, workload.name, row.concurrency,
                 settings.warmup, settings.duration,
             )  # fmt: skip
-        row.rss_mb = rss.peak_mb
+        row.rss_mb, row.clients = rss.peak_mb, rss.clients_split
         # The load ran at this pace through its warm-up too: every request answered is counted.
         answered = row.load["throughput"] * (settings.warmup + settings.duration)
         if answered:

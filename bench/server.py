@@ -170,14 +170,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 class RssSampler:
-    """The peak resident memory of each process, sampled in a thread while a load runs."""
+    """The peak resident memory of each process, sampled in a thread while a load runs; and,
+    given the server's port, how many client connections each process holds (the kernel hands
+    each new connection to whichever worker accepts first, and a kept-alive connection stays
+    with its worker: a worker holding more of them answers each of its clients more slowly)."""
 
     def __init__(
-        self, processes: Callable[[], list[psutil.Process]], interval: float = 0.2
+        self,
+        processes: Callable[[], list[psutil.Process]],
+        interval: float = 0.2,
+        port: int | None = None,
     ) -> None:
         self.processes = processes
         self.interval = interval
+        self.port = port
         self.peak: dict[int, int] = {}
+        self.clients: dict[int, int] = {}  # by pid, the most seen at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -195,16 +203,32 @@ class RssSampler:
             for worker in workers:
                 try:
                     rss = worker.memory_info().rss
+                    clients = self._clients(worker)
                 except psutil.Error:
                     continue
                 self.peak[worker.pid] = max(rss, self.peak.get(worker.pid, 0))
+                self.clients[worker.pid] = max(clients, self.clients.get(worker.pid, 0))
             if self._stop.wait(self.interval):
                 return
+
+    def _clients(self, worker: psutil.Process) -> int:
+        if self.port is None:
+            return 0
+        return sum(
+            1
+            for c in worker.net_connections("tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == self.port
+        )
 
     @property
     def peak_mb(self) -> float:
         """The largest peak among the processes, in MB."""
         return max(self.peak.values(), default=0) / 1e6
+
+    @property
+    def clients_split(self) -> list[int]:
+        """Client connections by worker, most first (empty without a port)."""
+        return sorted((n for n in self.clients.values() if n), reverse=True)
 
 
 class CpuMeter:
