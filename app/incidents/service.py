@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import shapely
 from sqlalchemy import JSON, Integer, String, bindparam, insert, select, text
@@ -39,10 +39,24 @@ from app.incidents.schemas import (
 )
 from app.outbox import service as outbox
 from app.reports.models import Report
-from app.spatial.store import CategoryRule, Joining, OpenIncident, Opening
+from app.spatial.store import (
+    CategoryRule,
+    Joining,
+    OpenedCase,
+    OpenIncident,
+    Opening,
+    Scene,
+)
 
 # Case numbers count per calendar year where the districts are: China, UTC+8, no DST.
 CASE_YEAR_TZ = timezone(timedelta(hours=8))
+
+
+def case_year(now: datetime) -> int:
+    """The year of a case number: China Standard Time's."""
+    return now.astimezone(CASE_YEAR_TZ).year
+
+
 _ROLE_ORDER = {"responsible": 0, "lead": 1, "cooperating": 2}
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _INCIDENT_COLUMNS = tuple(c.name for c in _INCIDENTS.c)
@@ -88,17 +102,17 @@ class Routing:
 
 async def route(
     unit: Unit,
+    scene: Scene,
     category: CategoryRule,
-    nearest: OpenIncident | None,
     sighting: Sighting,
     actor: Principal,
     now: datetime,
 ) -> Routing:
     """Join the nearest open incident seen recently nearby (the scene's), or open a new one
-    and route it to the responsible agencies."""
-    if nearest is not None:
-        return _joining(nearest, sighting, actor, now)
-    return await _opening(unit, category, sighting, actor, now)
+    and route it to the responsible agencies: numbered in the scene, or now."""
+    if scene.nearest is not None:
+        return _joining(scene.nearest, sighting, actor, now)
+    return await _opening(unit, category, sighting, scene.case, actor, now)
 
 
 def _joining(
@@ -136,16 +150,19 @@ async def _opening(
     unit: Unit,
     category: CategoryRule,
     sighting: Sighting,
+    case: OpenedCase | None,
     actor: Principal,
     now: datetime,
 ) -> Routing:
-    """A new incident, numbered and routed: the township of the village is responsible, the
-    category names the others."""
+    """A new incident, numbered (unless `case` is its number) and routed: the township of the
+    village is responsible, the category names the others."""
     located = sighting.located
     district = located.district.code
-    year = now.astimezone(CASE_YEAR_TZ).year
+    year = case_year(now)
     wanted = _routes(located.township.code, category)
-    seq, names = await open_case(unit, district, year, list(wanted))
+    if case is None:
+        case = await open_case(unit, district, year, list(wanted))
+    seq, names = case
     row: dict[str, Any] = dict.fromkeys(_INCIDENT_COLUMNS) | {  # every column: see Columns
         "id": new_id(),
         "case_number": f"{district}-{year}-{seq:06d}",
@@ -213,11 +230,6 @@ _OPEN_CASE = {
 }
 
 
-class OpenedCase(NamedTuple):
-    seq: int  # the case number's sequence in its district and year
-    names: dict[str, str]  # agency name by code
-
-
 async def open_case(
     unit: Unit, district_code: str, year: int, agencies: Sequence[str]
 ) -> OpenedCase:
@@ -225,7 +237,9 @@ async def open_case(
     and the names of those of `agencies` that exist.
 
     Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
-    counter's row made every new incident of the district wait for the one before it.
+    counter's row made every new incident of the district wait for the one before it. On
+    PostgreSQL a report takes its number with its scene instead (`SpatialStore.scene`), the
+    same statement in the same round trip: this is SQLite's way, and a report planned anew's.
     """
     params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(unit).bookkeeping(unit) as conn:

@@ -27,7 +27,15 @@ from app.outbox import service as outbox
 from app.pagination import decode_cursor, encode_cursor
 from app.reports.models import Report
 from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
-from app.spatial.store import CategoryRule, Filed, Filing, Scene, SpatialStore, search_for
+from app.spatial.store import (
+    CategoryRule,
+    Filed,
+    Filing,
+    Numbering,
+    Scene,
+    SpatialStore,
+    search_for,
+)
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
@@ -72,9 +80,13 @@ async def submit_report(
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
+    # A report the clock refuses takes no case number with its scene (`_accepted`).
+    numbering = None
+    if _observed_at_problem(data.observed_at, now) is None:
+        numbering = Numbering(incident_service.case_year(now), data.material)
     async with db.bare() as unit:
         for _ in range(MAX_FILINGS):
-            scene = await store.scene(unit.conn, data.category, lon, lat, observed_at)
+            scene = await store.scene(unit.conn, data.category, lon, lat, observed_at, numbering)
             try:
                 category, located = _accepted(scene, data, now)
             except errors.BurnbanError:
@@ -87,9 +99,7 @@ async def submit_report(
                     raise
                 return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
             sighting = incident_service.Sighting(new_id(), lon, lat, observed_at, located)
-            routing = await incident_service.route(
-                unit, category, scene.nearest, sighting, reporter, now
-            )
+            routing = await incident_service.route(unit, scene, category, sighting, reporter, now)
             report = _report_row(data, sighting, routing, reporter, now)
             body = report_out(
                 Columns(report), located, routing.incident, routing.routed, []
@@ -131,7 +141,8 @@ def _accepted(scene: Scene, data: ReportIn, now: datetime) -> tuple[CategoryRule
         raise _invalid(
             "material", f"material {data.material!r} is not one of {category.code}'s ({allowed})"
         )
-    _check_observed_at(data.observed_at, now)
+    if (problem := _observed_at_problem(data.observed_at, now)) is not None:
+        raise _invalid("observed_at", problem)
     if scene.chain is None:
         lon, lat = data.location.lon, data.location.lat
         raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")
@@ -174,11 +185,12 @@ def _report_row(
     }
 
 
-def _check_observed_at(observed_at: datetime, now: datetime) -> None:
+def _observed_at_problem(observed_at: datetime, now: datetime) -> str | None:
     if observed_at > now + MAX_FUTURE:
-        raise _invalid("observed_at", "observed_at is more than 5 minutes in the future")
+        return "observed_at is more than 5 minutes in the future"
     if observed_at < now - MAX_AGE:
-        raise _invalid("observed_at", "observed_at is more than 30 days ago")
+        return "observed_at is more than 30 days ago"
+    return None
 
 
 def _invalid(field: str, msg: str) -> errors.ValidationFailed:

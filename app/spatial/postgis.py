@@ -23,6 +23,8 @@ from app.spatial.store import (
     Chain,
     Filed,
     Filing,
+    Numbering,
+    OpenedCase,
     OpenIncident,
     Scene,
     area_lock_keys,
@@ -50,13 +52,19 @@ _LOCATE = DriverStatement(
 # is that of store.search_for, spelt in SQL; sphere, not spheroid: the distance of
 # geo.distance.haversine_m on SQLite. It reads the partial GiST index of the open incidents
 # (migration 0007).
+# Given a year, a report that would open an incident also takes its case number (the counter of
+# incidents.service.open_case) with the names of the agencies it is routed to: one round trip
+# fewer for a new incident. The counter's row is locked for this statement only, and its
+# commit, the statement's own, does not wait for the WAL flush: a number lost in a crash is one
+# whose report was not filed either, since the filing's commit flushes the WAL past it.
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 _SCENE = DriverStatement(
     text(
-        "SELECT c.code, c.materials, c.lead, c.cooperating, c.acknowledge_minutes, "
+        "WITH s AS (SELECT c.code, c.materials, c.lead, c.cooperating, c.acknowledge_minutes, "
         "c.resolve_minutes, c.merge_radius_m, c.merge_window_minutes, "
-        "v.code, v.name, v.parent_code, v.township, v.district_code, v.district, "
-        "n.id, n.case_number, n.district_code, n.status, n.version, n.report_count, n.routed "
+        "v.code AS village, v.name, v.parent_code, v.township, v.district_code, v.district, "
+        "n.id, n.case_number, n.district_code AS incident_district, n.status, n.version, "
+        "n.report_count, n.routed "
         "FROM categories c "
         "LEFT JOIN LATERAL (SELECT v.code, v.name, v.parent_code, "
         "(SELECT t.name FROM cells t WHERE t.code = v.parent_code) AS township, v.district_code, "
@@ -75,7 +83,20 @@ _SCENE = DriverStatement(
         f"ORDER BY ST_Distance(i.location::geography, {_POINT}::geography, false), "
         "i.opened_at, i.id "
         "LIMIT 1) n ON true "
-        "WHERE c.code = :category"
+        "WHERE c.code = :category), "
+        "numbered AS (INSERT INTO case_counters (district_code, year, last_seq) "
+        "SELECT s.district_code, CAST(:year AS integer), 1 FROM s "
+        "WHERE CAST(:year AS integer) IS NOT NULL AND s.village IS NOT NULL AND s.id IS NULL "
+        "AND (CAST(:material AS text) IS NULL "
+        "OR CAST(:material AS text) IN (SELECT json_array_elements_text(s.materials))) "
+        "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+        "RETURNING last_seq) "
+        "SELECT s.*, numbered.last_seq, CASE WHEN numbered.last_seq IS NOT NULL THEN "
+        "(SELECT json_object_agg(g.code, g.name) FROM agencies g WHERE g.code = s.parent_code "
+        "OR g.code IN (SELECT json_array_elements_text(s.lead)) "
+        "OR g.code IN (SELECT json_array_elements_text(s.cooperating))) END, "
+        "set_config('synchronous_commit', 'off', true) "
+        "FROM s LEFT JOIN numbered ON true"
     ).bindparams(bindparam("observed_at", type_=UtcDateTime()))
 )
 
@@ -122,22 +143,38 @@ class PostgisStore:
         return None if row is None else Chain(*row)
 
     async def scene(
-        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
+        self,
+        conn: Pooled,
+        category: str,
+        lon: float,
+        lat: float,
+        observed_at: datetime,
+        numbering: Numbering | None = None,
     ) -> Scene:
-        params = {"category": category, "lon": lon, "lat": lat, "observed_at": observed_at}
+        year, material = numbering or (None, None)
+        params = {
+            "category": category,
+            "lon": lon,
+            "lat": lat,
+            "observed_at": observed_at,
+            "year": year,
+            "material": material,
+        }
         row = await _SCENE.first(conn, params)
         if row is None:
             return Scene(None, None, None)
         rule = CategoryRule(*row[:8])  # asyncpg decodes JSON columns
         chain = None if row[8] is None else Chain(*row[8:14])
-        incident_id, case_number, district_code, status, version, report_count, routed = row[14:]
+        incident_id, case_number, district_code, status, version, report_count, routed = row[14:21]
         nearest = None
         if incident_id is not None:
             routing = [(code, name, role) for code, name, role in routed or ()]
             nearest = OpenIncident(
                 incident_id, case_number, district_code, status, version, report_count, routing
             )  # routed is NULL when no agency is left
-        return Scene(rule, chain, nearest)
+        seq, names = row[21:23]
+        case = None if seq is None else OpenedCase(seq, names or {})  # NULL if none exists
+        return Scene(rule, chain, nearest, case)
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Transaction-scoped advisory locks on the tiles around the point, in key order so

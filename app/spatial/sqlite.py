@@ -31,6 +31,7 @@ from app.spatial.store import (
     Chain,
     Filed,
     Filing,
+    Numbering,
     OpenIncident,
     Scene,
     Search,
@@ -121,8 +122,16 @@ class SqliteStore:
         return _locate(raw(await session.connection()), lon, lat)
 
     async def scene(
-        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
+        self,
+        conn: Pooled,
+        category: str,
+        lon: float,
+        lat: float,
+        observed_at: datetime,
+        numbering: Numbering | None = None,
     ) -> Scene:
+        """A read: SQLite takes case numbers in short write turns of their own (`open_case`),
+        so `numbering` goes unused."""
         db: sqlite3.Connection = conn.driver
         row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
         if row is None:

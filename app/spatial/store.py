@@ -84,6 +84,22 @@ class Scene:
     category: CategoryRule | None
     chain: Chain | None
     nearest: OpenIncident | None
+    case: OpenedCase | None = None  # the new incident's number, if the store took it
+
+
+class OpenedCase(NamedTuple):
+    """A new incident's number and the names of the agencies it is routed to."""
+
+    seq: int  # the case number's sequence in its district and year
+    names: dict[str, str]  # agency name by code
+
+
+class Numbering(NamedTuple):
+    """What a store needs to number a new incident in the scene's round trip: the case year,
+    and the report's material (a category that refuses it refuses the report)."""
+
+    year: int
+    material: str | None
 
 
 @dataclass(frozen=True)
@@ -165,11 +181,22 @@ class SpatialStore(Protocol):
         township and district."""
 
     async def scene(
-        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
+        self,
+        conn: Pooled,
+        category: str,
+        lon: float,
+        lat: float,
+        observed_at: datetime,
+        numbering: Numbering | None = None,
     ) -> Scene:
         """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, in
         one read (one round trip on PostgreSQL); the nearest open incident is that of the
-        category's `Search` around the point and time."""
+        category's `Search` around the point and time.
+
+        Given `numbering`, a store may also take the case number of the incident the report
+        would open (it is in a village, with an accepted material, and near no open incident)
+        and the names of the agencies it is routed to (`Scene.case`); the number is burnt if
+        the report is refused or planned anew after that."""
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Write the filing in one step (one round trip on PostgreSQL) if what it was planned

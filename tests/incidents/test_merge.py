@@ -234,7 +234,8 @@ async def test_the_merge_reads_only_open_incidents_near_the_point(harness: Harne
             )
             scene = _SCENE.statement.compile(dialect=conn.dialect)
             assert isinstance(scene, SQLCompiler)
-        given = {"lon": 120.02, "lat": 30.02, "category": "open_burning"}
+        given = {"lon": 120.02, "lat": 30.02, "category": "open_burning", "year": 2026}
+        given["material"] = "straw"
         given["observed_at"] = window[0] + "Z"
         # The function's check when a report opens an incident: its search, on a document.
         check = source.split("ELSIF EXISTS (", 1)[1].split(") THEN", 1)[0]

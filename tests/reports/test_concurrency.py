@@ -19,10 +19,11 @@ from app.auth.schemas import UserCreate
 from app.config import Settings
 from app.db import Database, create_engine
 from app.grid import service as grid_service
+from app.incidents.service import case_year
 from app.main import create_app
 from app.spatial.store import store_for
 from tests.conftest import settings_for
-from tests.factories import PASSWORD, WEST_SOUTH, at, report_body, small_grid
+from tests.factories import DISTRICT, PASSWORD, WEST_SOUTH, at, report_body, small_grid
 from tests.live import running
 
 PHONES = 8
@@ -121,6 +122,26 @@ def test_fires_far_apart_at_once_get_distinct_case_numbers(
     assert [r.status_code for r in responses] == [201] * PHONES, [r.text for r in responses]
     numbers = {r.json()["incident"]["case_number"] for r in responses}
     assert len(numbers) == PHONES
+
+
+def test_refused_reports_take_no_case_number(fresh_database_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL a new incident's number is taken with the report's scene, before the
+    report is checked: a report refused for its material or its time must not take one (a
+    number taken is burnt). Not in a test's transaction: here the scene commits at once."""
+    settings = settings_for(fresh_database_url, tmp_path)
+    (phone,) = asyncio.run(_prepare(settings, 1))
+    future = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    refused = [
+        report_body(material="tyres", observed_at=_observed()),
+        report_body(category="cured_meat_smoking", material="straw", observed_at=_observed()),
+        report_body(observed_at=future),
+    ]
+    with running(create_app(settings)) as base_url:
+        answers = asyncio.run(_post_all([base_url], [(phone, body) for body in refused]))
+        assert [r.status_code for r in answers] == [422] * len(refused), [r.text for r in answers]
+        [accepted] = asyncio.run(_post_all([base_url], [(phone, report_body())]))
+    year = case_year(datetime.now(UTC))
+    assert accepted.json()["incident"]["case_number"] == f"{DISTRICT}-{year}-000001"
 
 
 def test_concurrent_retries_of_one_key_store_one_report(

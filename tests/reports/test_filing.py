@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.dbdriver import Pooled
-from app.spatial.store import Filed, Filing, Scene, SpatialStore
+from app.spatial.store import Filed, Filing, Numbering, Scene, SpatialStore
 from tests.conftest import Harness
 from tests.factories import at, count_rows, first_report, login_headers, report_body
 
@@ -27,9 +27,15 @@ class Outdated:
         self.filed: list[Filed] = []
 
     async def scene(
-        self, conn: Pooled, category: str, lon: float, lat: float, observed_at: datetime
+        self,
+        conn: Pooled,
+        category: str,
+        lon: float,
+        lat: float,
+        observed_at: datetime,
+        numbering: Numbering | None = None,
     ) -> Scene:
-        scene = await self.store.scene(conn, category, lon, lat, observed_at)
+        scene = await self.store.scene(conn, category, lon, lat, observed_at, numbering)
         if self.times == 0 or scene.nearest is None:
             return scene
         self.times -= 1
