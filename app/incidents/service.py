@@ -239,7 +239,8 @@ async def open_case(
     Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
     counter's row made every new incident of the district wait for the one before it. On
     PostgreSQL a report takes its number with its scene instead (`SpatialStore.scene`), the
-    same statement in the same round trip: this is SQLite's way, and a report planned anew's.
+    same statement in the same round trip; this is SQLite's way, and PostgreSQL's for a
+    report whose scene did not number its case.
     """
     params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(unit).bookkeeping(unit) as conn:
