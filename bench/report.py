@@ -104,7 +104,11 @@ def table(run: DatabaseRun, workers: int) -> str:
                 f"   {row.workload}: {row.load['merged_share']:.0%} of the reports joined an open "
                 "incident; the rest opened one (the heavier path)"
             )
-    split = [f"{row.workload} {'/'.join(map(str, row.clients))}" for row in run.rows if row.clients]
+    split = [
+        f"{row.workload} {'/'.join(map(str, row.clients))}"
+        for row in run.rows
+        if row.clients and row.concurrency > 1
+    ]
     if workers > 1 and split:
         lines.append(f"   client connections by worker: {', '.join(split)}")
     for row in run.rows:
