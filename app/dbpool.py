@@ -5,7 +5,7 @@ newcomer barge: a connection given back is taken by whoever asks next, not by th
 has waited longest, and a waiter woken for a connection that was taken meanwhile goes back to
 the end of the line. When a worker has more requests in flight than connections, that turns a
 fair wait into a lottery: most requests get a connection at once and a few wait several times
-as long (measured in bench/README.md, "Waiting for a connection").
+as long (bench/README.md, "Before and after 2026-12-05, late night").
 
 Here a connection given back while requests wait is handed to the first of them, so that nobody
 can take it in between, and a newcomer takes an idle connection only when nobody is waiting.

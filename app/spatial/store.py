@@ -189,14 +189,14 @@ class SpatialStore(Protocol):
         observed_at: datetime,
         numbering: Numbering | None = None,
     ) -> Scene:
-        """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, in
-        one read (one round trip on PostgreSQL); the nearest open incident is that of the
+        """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, read
+        in one go (one round trip on PostgreSQL); the nearest open incident is that of the
         category's `Search` around the point and time.
 
         Given `numbering`, a store may also take the case number of the incident the report
         would open (it is in a village, with an accepted material, and near no open incident)
-        and the names of the agencies it is routed to (`Scene.case`); the number is burnt if
-        the report is refused or planned anew after that."""
+        and the names of the agencies it is routed to (`Scene.case`); that number is burnt if
+        the report is then planned anew or answered from its idempotency key."""
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Write the filing in one step (one round trip on PostgreSQL) if what it was planned
