@@ -48,13 +48,18 @@ async def test_a_connection_given_back_goes_to_the_request_that_waited_longest(
             async with _units(db, pool):
                 served.append(f"{name} again")
 
+    async def served_at_length(n: int) -> None:  # connecting may take a while
+        async with asyncio.timeout(10):
+            while len(served) < n:
+                await asyncio.sleep(0.001)
+
     try:
         first = asyncio.create_task(use("first", again=True))
-        await asyncio.sleep(_QUEUED)
+        await served_at_length(1)
         second = asyncio.create_task(use("second"))
-        await asyncio.sleep(_QUEUED)
+        await served_at_length(2)
         third = asyncio.create_task(use("third"))
-        await asyncio.sleep(_QUEUED)  # the third is waiting
+        await asyncio.sleep(_QUEUED)  # the third is waiting: no connection to open
         given_back["first"].set()
         await asyncio.sleep(_QUEUED)
         given_back["second"].set()
