@@ -81,14 +81,15 @@ async def submit_report(
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
     # A report the clock refuses takes no case number with its scene (`_accepted`).
+    clock_problem = _observed_at_problem(data.observed_at, now)
     numbering = None
-    if _observed_at_problem(data.observed_at, now) is None:
+    if clock_problem is None:
         numbering = Numbering(incident_service.case_year(now), data.material)
     async with db.bare() as unit:
         for _ in range(MAX_FILINGS):
             scene = await store.scene(unit.conn, data.category, lon, lat, observed_at, numbering)
             try:
-                category, located = _accepted(scene, data, now)
+                category, located = _accepted(scene, data, clock_problem)
             except errors.BurnbanError:
                 # Refused, unless it is the retry of a request answered before (the grid, the
                 # category or the clock may have moved since): that gets its first answer again.
@@ -131,8 +132,11 @@ async def submit_report(
         )
 
 
-def _accepted(scene: Scene, data: ReportIn, now: datetime) -> tuple[CategoryRule, Located]:
-    """The report's category and place, or why it is refused."""
+def _accepted(
+    scene: Scene, data: ReportIn, clock_problem: str | None
+) -> tuple[CategoryRule, Located]:
+    """The report's category and place, or why it is refused (`clock_problem`: what is wrong
+    with its observed_at, if anything)."""
     category = scene.category
     if category is None:
         raise _invalid("category", f"unknown category {data.category!r}")
@@ -141,8 +145,8 @@ def _accepted(scene: Scene, data: ReportIn, now: datetime) -> tuple[CategoryRule
         raise _invalid(
             "material", f"material {data.material!r} is not one of {category.code}'s ({allowed})"
         )
-    if (problem := _observed_at_problem(data.observed_at, now)) is not None:
-        raise _invalid("observed_at", problem)
+    if clock_problem is not None:
+        raise _invalid("observed_at", clock_problem)
     if scene.chain is None:
         lon, lat = data.location.lon, data.location.lat
         raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")

@@ -1,7 +1,8 @@
 """Spatial store for the embedded SQLite default: R*Tree candidates, exact tests in shapely.
 
-A report's reads and writes run on sqlite3 directly (a bare unit's, `app.db.Database.bare`): the hot
-path, and each statement through SQLAlchemy costs several times what SQLite takes to run it.
+A report's reads and writes run on sqlite3 directly, on a bare unit's connection
+(`app.db.Database.bare`): they are the hot path, and each statement through SQLAlchemy costs
+several times what SQLite takes to run it.
 """
 
 from __future__ import annotations
