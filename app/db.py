@@ -204,9 +204,9 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A unit of work that commits when the block ends without error. One that never began
-        (no statement, nothing added: the role check's on `POST /reports`) has nothing to
-        commit or close and is left alone: its commit and close were 8 % of a report's
-        instructions (two greenlet switches, SQLAlchemy's transaction bookkeeping)."""
+        (no statement, nothing added: a write's whose role check was all it did) has nothing
+        to commit or close and is left alone: a commit and close cost two greenlet switches
+        and SQLAlchemy's transaction bookkeeping."""
         session = self._write()
         try:
             yield session

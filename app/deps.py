@@ -96,26 +96,41 @@ async def get_principal(
     BURNBAN_RATE_LIMIT_WRITES a minute per API key or user as the caller is looked up, in the
     same round trip and before the route's unit of work writes (429 beyond, invalid
     credentials or not)."""
+    return await _principal(request, session, bearer, api_key)
+
+
+async def _principal(
+    request: Request,
+    session: AsyncSession | None,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> Principal:
+    """`get_principal`'s lookup: a read's in the request's unit of work, `session`."""
     known: Principal | None = request.scope.get(_PRINCIPAL)
     if known is not None:
         return known
     settings, db = settings_of(request), database_of(request)
     now = clock_of(request).now()
-    writes = request.method in _WRITE_METHODS
     principal: Principal | None = None
-    if bearer is not None:
-        token, secret = bearer.credentials, settings.secret_key
-        principal = await (
-            auth_service.writer_from_token(db, token, secret, settings.rate_limit_writes, now)
-            if writes
-            else auth_service.principal_from_token(session, token, secret, now)
+    if request.method in _WRITE_METHODS:
+        if bearer is not None:
+            principal = await auth_service.writer_from_token(
+                db, bearer.credentials, settings.secret_key, settings.rate_limit_writes, now
+            )
+        elif api_key:
+            principal = await auth_service.writer_from_api_key(
+                db, api_key, settings.rate_limit_writes, now
+            )
+        else:
+            raise errors.Unauthorized("send a bearer token or an X-API-Key")
+    elif bearer is not None:
+        assert session is not None, "require(own_unit=True) is for routes that write"
+        principal = await auth_service.principal_from_token(
+            session, bearer.credentials, settings.secret_key, now
         )
     elif api_key:
-        principal = await (
-            auth_service.writer_from_api_key(db, api_key, settings.rate_limit_writes, now)
-            if writes
-            else auth_service.principal_from_api_key(session, api_key)
-        )
+        assert session is not None, "require(own_unit=True) is for routes that write"
+        principal = await auth_service.principal_from_api_key(session, api_key)
     else:
         raise errors.Unauthorized("send a bearer token or an X-API-Key")
     if principal is None:
@@ -127,22 +142,32 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: str, scope: str | None = None) -> Callable[..., Coroutine[Any, Any, Principal]]:
+def require(
+    *roles: str, scope: str | None = None, own_unit: bool = False
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency letting through users with one of `roles` and API keys with `scope`.
 
     It looks the caller up itself rather than depending on `get_principal` (one dependency
     fewer on every route that checks a role); `get_principal` remembers the caller, so a
-    route with both looks it up, and counts its write, once."""
+    route with both looks it up, and counts its write, once. `own_unit`: for a route that
+    makes its own unit of work rather than take the request's (`POST /reports`,
+    `Database.bare`): the check then opens none either, a write's caller being looked up as
+    the write is counted, on the bookkeeping pool."""
 
-    async def check(
-        request: Request, session: SessionDep, bearer: BearerDep, api_key: ApiKeyDep
-    ) -> Principal:
-        principal = await get_principal(request, session, bearer, api_key)
+    def allowed(principal: Principal) -> Principal:
         if principal.has_role(*roles) or (scope is not None and principal.has_scope(scope)):
             return principal
         raise errors.Forbidden("your role or key does not allow this")
 
-    return check
+    async def check(
+        request: Request, session: SessionDep, bearer: BearerDep, api_key: ApiKeyDep
+    ) -> Principal:
+        return allowed(await _principal(request, session, bearer, api_key))
+
+    async def check_alone(request: Request, bearer: BearerDep, api_key: ApiKeyDep) -> Principal:
+        return allowed(await _principal(request, None, bearer, api_key))
+
+    return check_alone if own_unit else check
 
 
 AdminDep = Annotated[Principal, Depends(require("admin"))]

@@ -19,7 +19,10 @@ from app.reports.schemas import ReportIn, ReportOut
 MAX_REPORT_BODY = 64 * 1024
 
 router = APIRouter(tags=["reports"], route_class=body_limited_route(MAX_REPORT_BODY))
-ReporterDep = Annotated[Principal, Depends(require("grid_worker", scope="reports:write"))]
+# The report makes its own unit of work (Database.bare), and its role check opens none.
+ReporterDep = Annotated[
+    Principal, Depends(require("grid_worker", scope="reports:write", own_unit=True))
+]
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
