@@ -204,9 +204,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A unit of work that commits when the block ends without error. One that never began
-        (no statement, nothing added: a write's whose role check was all it did) has nothing
-        to commit or close and is left alone: a commit and close cost two greenlet switches
-        and SQLAlchemy's transaction bookkeeping."""
+        (no statement, nothing added) has nothing to commit or close and is left alone: a
+        commit and close cost two greenlet switches and SQLAlchemy's transaction bookkeeping."""
         session = self._write()
         try:
             yield session
