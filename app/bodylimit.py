@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -13,38 +13,43 @@ from starlette.types import Message
 from app import errors
 
 
-def body_limited_route(max_bytes: int) -> type[APIRoute]:
-    """An APIRoute class refusing bodies over max_bytes with 413 payload-too-large.
+class BodyLimitedRoute(APIRoute):
+    """An APIRoute refusing bodies over `max_bytes` with 413 payload-too-large.
 
     A declared Content-Length over the limit is refused before reading; otherwise the bytes
     are counted as they arrive. (Starlette's own limiter answers plain text, not our
     problem+json, when the declared length is too large.)
     """
 
-    class BodyLimitedRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+    max_bytes: ClassVar[int]
 
-            async def limited(request: Request) -> Response:
-                declared = request.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                    raise errors.PayloadTooLarge(f"the request body is over {max_bytes} bytes")
-                received = 0
-                receive = request.receive
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        max_bytes = self.max_bytes
 
-                async def counting_receive() -> Message:
-                    nonlocal received
-                    message = await receive()
-                    if message["type"] == "http.request":
-                        received += len(message.get("body", b""))
-                        if received > max_bytes:
-                            # FastAPI passes HTTPException through its body parsing untouched;
-                            # our handler renders it as payload-too-large.
-                            raise HTTPException(413, f"the request body is over {max_bytes} bytes")
-                    return message
+        async def limited(request: Request) -> Response:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise errors.PayloadTooLarge(f"the request body is over {max_bytes} bytes")
+            received = 0
+            receive = request.receive
 
-                return await handler(Request(request.scope, counting_receive))
+            async def counting_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > max_bytes:
+                        # FastAPI passes HTTPException through its body parsing untouched;
+                        # our handler renders it as payload-too-large.
+                        raise HTTPException(413, f"the request body is over {max_bytes} bytes")
+                return message
 
-            return limited
+            return await handler(Request(request.scope, counting_receive))
 
-    return BodyLimitedRoute
+        return limited
+
+
+def body_limited_route(max_bytes: int) -> type[BodyLimitedRoute]:
+    """A BodyLimitedRoute class for `max_bytes`."""
+    return type("BodyLimitedRoute", (BodyLimitedRoute,), {"max_bytes": max_bytes})

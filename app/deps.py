@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
 from app.auth import service as auth_service
-from app.auth.principal import Principal
+from app.auth.principal import Permit, Principal
 from app.clock import Clock
 from app.config import Settings
 from app.db import Database
@@ -105,71 +105,77 @@ async def _principal(
     bearer: HTTPAuthorizationCredentials | None,
     api_key: str | None,
 ) -> Principal:
-    """`get_principal`'s lookup: a read's in the request's unit of work, `session`."""
+    """`get_principal`'s lookup: a read's in the request's unit of work, `session`; a write's
+    on the bookkeeping pool, as the write is counted (no `session` needed)."""
     known: Principal | None = request.scope.get(_PRINCIPAL)
     if known is not None:
         return known
-    settings, db = settings_of(request), database_of(request)
-    now = clock_of(request).now()
-    principal: Principal | None = None
+    db, now = database_of(request), clock_of(request).now()
+    principal: Principal | None
     if request.method in _WRITE_METHODS:
-        if bearer is not None:
-            principal = await auth_service.writer_from_token(
-                db, bearer.credentials, settings.secret_key, settings.rate_limit_writes, now
-            )
-        elif api_key:
-            principal = await auth_service.writer_from_api_key(
-                db, api_key, settings.rate_limit_writes, now
-            )
-        else:
-            raise errors.Unauthorized("send a bearer token or an X-API-Key")
+        principal = await auth_service.writer(db, _writing(request, bearer, api_key), now)
     elif bearer is not None:
-        assert session is not None, "require(own_unit=True) is for routes that write"
+        assert session is not None, "a read's caller is looked up in its unit of work"
+        secret_key = settings_of(request).secret_key
         principal = await auth_service.principal_from_token(
-            session, bearer.credentials, settings.secret_key, now
+            session, bearer.credentials, secret_key, now
         )
     elif api_key:
-        assert session is not None, "require(own_unit=True) is for routes that write"
+        assert session is not None, "a read's caller is looked up in its unit of work"
         principal = await auth_service.principal_from_api_key(session, api_key)
     else:
         raise errors.Unauthorized("send a bearer token or an X-API-Key")
     if principal is None:
-        raise errors.Unauthorized("the token or API key is invalid or expired")
+        raise errors.Unauthorized(auth_service.INVALID_CREDENTIALS)
     request.scope[_PRINCIPAL] = principal
     return principal
+
+
+def _writing(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, api_key: str | None
+) -> auth_service.Writing:
+    token = None if bearer is None else bearer.credentials
+    settings, now = settings_of(request), clock_of(request).now()
+    limit = settings.rate_limit_writes
+    return auth_service.writing(token, api_key, settings.secret_key, limit, now)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(
-    *roles: str, scope: str | None = None, own_unit: bool = False
-) -> Callable[..., Coroutine[Any, Any, Principal]]:
+def require(*roles: str, scope: str | None = None) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency letting through users with one of `roles` and API keys with `scope`.
 
     It looks the caller up itself rather than depending on `get_principal` (one dependency
     fewer on every route that checks a role); `get_principal` remembers the caller, so a
-    route with both looks it up, and counts its write, once. `own_unit`: for a route that
-    makes its own unit of work rather than take the request's (`POST /reports`,
-    `Database.bare`): the check then opens none either, a write's caller being looked up as
-    the write is counted, on the bookkeeping pool."""
-
-    def allowed(principal: Principal) -> Principal:
-        if principal.has_role(*roles) or (scope is not None and principal.has_scope(scope)):
-            return principal
-        raise errors.Forbidden("your role or key does not allow this")
+    route with both looks it up, and counts its write, once."""
+    permit = Permit(roles, scope)
 
     async def check(
         request: Request, session: SessionDep, bearer: BearerDep, api_key: ApiKeyDep
     ) -> Principal:
-        return allowed(await _principal(request, session, bearer, api_key))
+        return permit.check(await _principal(request, session, bearer, api_key))
 
-    async def check_alone(request: Request, bearer: BearerDep, api_key: ApiKeyDep) -> Principal:
-        return allowed(await _principal(request, None, bearer, api_key))
-
-    return check_alone if own_unit else check
+    return check
 
 
+async def get_writing(
+    request: Request, bearer: BearerDep, api_key: ApiKeyDep
+) -> auth_service.Writing:
+    """A write's credentials, checked without the database, for a route that looks its caller
+    up itself as it counts the write (`POST /reports`, with its scene): 401 if there are none,
+    or if the token is not ours or has expired."""
+    return _writing(request, bearer, api_key)
+
+
+async def check_writer(request: Request, permit: Permit) -> Principal:
+    """The caller of a write looked up and counted as `get_principal` does, then checked
+    against `permit`, outside FastAPI's dependencies (see app/reports/router.py)."""
+    bearer, api_key = await _bearer(request), await _api_key(request)
+    return permit.check(await _principal(request, None, bearer, api_key))
+
+
+WritingDep = Annotated[auth_service.Writing, Depends(get_writing)]
 AdminDep = Annotated[Principal, Depends(require("admin"))]
 AnyUserDep = Annotated[Principal, Depends(require("grid_worker", "officer", "supervisor", "admin"))]
 GridReaderDep = Annotated[

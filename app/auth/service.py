@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -81,32 +82,70 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal |
     return _key_principal(await _LIVE_KEY.first(conn, {"hash": security.hash_api_key(key)}))
 
 
-async def writer_from_token(
-    db: Database, token: str, secret_key: str, allowed_writes: int, now: datetime
-) -> Principal | None:
-    """The user writing with this token, their write counted in the same round trip; refused
-    (RateLimited) over `allowed_writes` a minute. A token not ours is not counted."""
-    user_id = security.token_subject(token, secret_key, now)
-    if user_id is None:
-        return None
-    writes, row = await _ACTIVE_USER_WRITING.run(
-        db, ratelimit.writes_of_user(user_id), now, {"id": user_id}
-    )
-    ratelimit.refuse_over(writes, allowed_writes, now, "writes")
-    return _user_principal(row)
+INVALID_CREDENTIALS = "the token or API key is invalid or expired"
 
 
-async def writer_from_api_key(
-    db: Database, key: str, allowed_writes: int, now: datetime
+@dataclass(frozen=True)
+class Writing:
+    """A write about to be made: its credentials, checked as far as they can be without the
+    database (a token's signature and expiry), and the writes a minute its caller is allowed.
+    Whose the credentials are is looked up as the write is counted."""
+
+    kind: Literal["user", "api_key"]
+    lookup: str  # the user's id, or the key's SHA-256
+    counted_as: str  # the rate limit's key for its writes
+    allowed_writes: int
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The lookup's parameters in `_ACTIVE_USER_QUERY` or `_LIVE_KEY_QUERY`."""
+        return {"id" if self.kind == "user" else "hash": self.lookup}
+
+
+def writing(
+    token: str | None, api_key: str | None, secret_key: str, allowed_writes: int, now: datetime
+) -> Writing:
+    """A write with a bearer token (refused at once if it is not ours or has expired, and not
+    counted) or else an API key (`key_writing`)."""
+    if token is not None:
+        user_id = security.token_subject(token, secret_key, now)
+        if user_id is None:
+            raise errors.Unauthorized(INVALID_CREDENTIALS)
+        return Writing("user", user_id, ratelimit.writes_of_user(user_id), allowed_writes)
+    if api_key:
+        return key_writing(api_key, allowed_writes)
+    raise errors.Unauthorized("send a bearer token or an X-API-Key")
+
+
+def key_writing(api_key: str, allowed_writes: int) -> Writing:
+    """A write with an API key, counted by its hash whether the key is ours or not."""
+    key_hash = security.hash_api_key(api_key)
+    return Writing("api_key", key_hash, ratelimit.writes_of_key(key_hash), allowed_writes)
+
+
+async def writer(db: Database, write: Writing, now: datetime) -> Principal | None:
+    """The caller making the write (None if none), the write counted in the same round trip."""
+    writes, row = await count_writer(db, write, now)
+    return counted_writer(write, writes, row, now)
+
+
+async def count_writer(
+    db: Database, write: Writing, now: datetime
+) -> tuple[int, tuple[Any, ...] | None]:
+    """Count the write and look its caller up, in one round trip on the bookkeeping pool: the
+    count this minute, and the caller's row (None if none)."""
+    read = _ACTIVE_USER_WRITING if write.kind == "user" else _LIVE_KEY_WRITING
+    return await read.run(db, write.counted_as, now, write.params)
+
+
+def counted_writer(
+    write: Writing, writes: int, row: tuple[Any, ...] | None, now: datetime
 ) -> Principal | None:
-    """The API key writing, its write counted by its hash in the same round trip (an unknown
-    key's too); refused (RateLimited) over `allowed_writes` a minute."""
-    key_hash = security.hash_api_key(key)
-    writes, row = await _LIVE_KEY_WRITING.run(
-        db, ratelimit.writes_of_key(key_hash), now, {"hash": key_hash}
-    )
-    ratelimit.refuse_over(writes, allowed_writes, now, "writes")
-    return _key_principal(row) if key.startswith(security.API_KEY_PREFIX) else None
+    """The caller whose row (`_ACTIVE_USER_QUERY`'s or `_LIVE_KEY_QUERY`'s, None if none) was
+    looked up as its write was counted, the `writes`-th this minute; refused (RateLimited)
+    over its allowed writes, found or not."""
+    ratelimit.refuse_over(writes, write.allowed_writes, now, "writes")
+    return _user_principal(row) if write.kind == "user" else _key_principal(row)
 
 
 def _user_principal(row: tuple[Any, ...] | None) -> Principal | None:

@@ -218,7 +218,9 @@ async def file_request(
     now: datetime,
 ) -> list[CreatedRequest]:
     """File a report exactly as POST /api/v1/reports does; the incident is the request."""
-    reporter = await auth_service.writer_from_api_key(db, posted.api_key, allowed_writes, now)
+    reporter = await auth_service.writer(
+        db, auth_service.key_writing(posted.api_key, allowed_writes), now
+    )
     if posted.lat is None or posted.long is None:
         raise errors.ValidationFailed("lat and long are required (addresses are not located)")
     try:

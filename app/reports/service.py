@@ -12,7 +12,9 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
-from app.auth.principal import Principal
+from app.auth import service as auth_service
+from app.auth.principal import Permit, Principal
+from app.auth.service import Writing
 from app.db import Database
 from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
@@ -25,15 +27,18 @@ from app.incidents.schemas import Actor, IncidentRef, Routed
 from app.media import service as media_service
 from app.outbox import service as outbox
 from app.pagination import decode_cursor, encode_cursor
+from app.ratelimit import service as ratelimit
 from app.reports.models import Report
 from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
 from app.spatial.store import (
     CategoryRule,
+    Counted,
     Filed,
     Filing,
     Numbering,
     Scene,
     SpatialStore,
+    WritingCaller,
     search_for,
 )
 
@@ -43,6 +48,8 @@ CREATED = 201
 # Filings a report may make before it gives up: each stale one means another report changed
 # the incident it was joining (or opened one where it would) since it read the scene.
 MAX_FILINGS = 10
+# Who may report: grid workers, and API keys for it (third-party apps).
+REPORTERS = Permit(("grid_worker",), scope="reports:write")
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,20 @@ def canonical(data: ReportIn) -> dict[str, Any]:
 async def submit_report(
     db: Database,
     store: SpatialStore,
-    reporter: Principal,
+    reporter: Principal | Writing,
     data: ReportIn,
     idempotency_key: str | None,
     now: datetime,
 ) -> Submitted:
     """Store a report, merge it into an incident and route it; once per idempotency key.
 
-    Everything is read first, in one go (`SpatialStore.scene`), and the report, its answer
-    and every row it writes are made from it; then it is filed in one step, which writes
-    nothing if what was read has changed meanwhile, and the report is made anew. On SQLite
-    the database's one write lock is held for the filing only. Every statement runs on the
-    driver, in a unit of work on a bare connection (`Database.bare`).
+    Everything is read first, in one go (`SpatialStore.scene`): the caller, looked up as its
+    write is counted (refused over its limit, unknown, or not one of REPORTERS), unless it was
+    checked already (a `Principal`); and the scene, from which the report, its answer and
+    every row it writes are made. Then it is filed in one step, which writes nothing if what
+    was read has changed meanwhile, and the report is made anew. On SQLite the database's one
+    write lock is held for the filing only. Every statement runs on the driver, in a unit of
+    work on a bare connection (`Database.bare`).
     """
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
@@ -85,9 +94,23 @@ async def submit_report(
     numbering = None
     if clock_problem is None:
         numbering = Numbering(incident_service.case_year(now), data.material)
+
+    caller = None if isinstance(reporter, Principal) else _writing_caller(db, reporter, now)
     async with db.bare() as unit:
-        for _ in range(MAX_FILINGS):
-            scene = await store.scene(unit.conn, data.category, lon, lat, observed_at, numbering)
+        scene = await store.scene(
+            unit.conn, data.category, lon, lat, observed_at, numbering, caller
+        )
+        if not isinstance(reporter, Principal):
+            assert scene.counted is not None  # read with its caller
+            writer = auth_service.counted_writer(reporter, *scene.counted, now)
+            if writer is None:
+                raise errors.Unauthorized(auth_service.INVALID_CREDENTIALS)
+            reporter = REPORTERS.check(writer)
+        for attempt in range(MAX_FILINGS):
+            if attempt:  # the last filing found its scene stale
+                scene = await store.scene(
+                    unit.conn, data.category, lon, lat, observed_at, numbering
+                )
             try:
                 category, located = _accepted(scene, data, clock_problem)
             except errors.BurnbanError:
@@ -130,6 +153,24 @@ async def submit_report(
         raise errors.Conflict(
             "the incident nearby kept changing while this report was filed; retry"
         )
+
+
+def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCaller:
+    """The report's caller, for its scene to look up and count."""
+
+    async def counted_alone() -> Counted:
+        return Counted(*await auth_service.count_writer(db, write, now))
+
+    return WritingCaller(
+        write.kind,
+        write.lookup,
+        write.counted_as,
+        ratelimit.window_of(now),
+        write.allowed_writes,
+        REPORTERS.roles,
+        REPORTERS.scope,
+        counted_alone,
+    )
 
 
 def _accepted(

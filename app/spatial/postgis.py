@@ -21,12 +21,14 @@ from app.spatial.store import (
     CategoryRule,
     CellBounds,
     Chain,
+    Counted,
     Filed,
     Filing,
     Numbering,
     OpenedCase,
     OpenIncident,
     Scene,
+    WritingCaller,
     area_lock_keys,
 )
 from app.spatial.types import SRID
@@ -58,47 +60,91 @@ _LOCATE = DriverStatement(
 # commit, the statement's own, does not wait for the WAL flush: a number lost in a crash is one
 # whose report was not filed either, since the filing's commit flushes the WAL past it.
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+_SCENE_READ = (
+    "s AS (SELECT c.code, c.materials, c.lead, c.cooperating, c.acknowledge_minutes, "
+    "c.resolve_minutes, c.merge_radius_m, c.merge_window_minutes, "
+    "v.code AS village, v.name, v.parent_code, v.township, v.district_code, v.district, "
+    "n.id, n.case_number, n.district_code AS incident_district, n.status, n.version, "
+    "n.report_count, n.routed "
+    "FROM categories c "
+    "LEFT JOIN LATERAL (SELECT v.code, v.name, v.parent_code, "
+    "(SELECT t.name FROM cells t WHERE t.code = v.parent_code) AS township, v.district_code, "
+    "(SELECT d.name FROM cells d WHERE d.code = v.district_code) AS district "
+    f"FROM cells v WHERE v.level = 'village' AND ST_Covers(v.boundary, {_POINT}) "
+    "ORDER BY v.code LIMIT 1) v ON true "
+    "LEFT JOIN LATERAL (SELECT i.id, i.case_number, i.district_code, i.status, i.version, "
+    "i.report_count, (SELECT json_agg(json_build_array(a.agency_code, "
+    "(SELECT g.name FROM agencies g WHERE g.code = a.agency_code), a.role)) "
+    "FROM assignments a WHERE a.incident_id = i.id) AS routed "
+    f"FROM incidents i WHERE i.{IS_OPEN_INCIDENT} AND i.category = c.code "
+    "AND i.last_observed_at BETWEEN CAST(:observed_at AS timestamptz) "
+    "- make_interval(mins => c.merge_window_minutes) "
+    "AND CAST(:observed_at AS timestamptz) + make_interval(mins => c.merge_window_minutes) "
+    f"AND ST_DWithin(i.location::geography, {_POINT}::geography, c.merge_radius_m, false) "
+    f"ORDER BY ST_Distance(i.location::geography, {_POINT}::geography, false), "
+    "i.opened_at, i.id "
+    "LIMIT 1) n ON true "
+    "WHERE c.code = :category{admitted}), "
+    "numbered AS (INSERT INTO case_counters (district_code, year, last_seq) "
+    "SELECT s.district_code, CAST(:year AS integer), 1 FROM s "
+    "WHERE CAST(:year AS integer) IS NOT NULL AND s.village IS NOT NULL AND s.id IS NULL "
+    "AND (CAST(:material AS text) IS NULL "
+    "OR CAST(:material AS text) IN (SELECT json_array_elements_text(s.materials))) "
+    "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+    "RETURNING last_seq) "
+    "SELECT s.*, numbered.last_seq, CASE WHEN numbered.last_seq IS NOT NULL THEN "
+    "(SELECT json_object_agg(g.code, g.name) FROM agencies g WHERE g.code = s.parent_code "
+    "OR g.code IN (SELECT json_array_elements_text(s.lead)) "
+    "OR g.code IN (SELECT json_array_elements_text(s.cooperating))) END, "
+    "set_config('synchronous_commit', 'off', true)"
+)
+_SCENE_COLUMNS = 24  # the scene's part of a row: s.*, the number, the names, set_config's
 _SCENE = DriverStatement(
     text(
-        "WITH s AS (SELECT c.code, c.materials, c.lead, c.cooperating, c.acknowledge_minutes, "
-        "c.resolve_minutes, c.merge_radius_m, c.merge_window_minutes, "
-        "v.code AS village, v.name, v.parent_code, v.township, v.district_code, v.district, "
-        "n.id, n.case_number, n.district_code AS incident_district, n.status, n.version, "
-        "n.report_count, n.routed "
-        "FROM categories c "
-        "LEFT JOIN LATERAL (SELECT v.code, v.name, v.parent_code, "
-        "(SELECT t.name FROM cells t WHERE t.code = v.parent_code) AS township, v.district_code, "
-        "(SELECT d.name FROM cells d WHERE d.code = v.district_code) AS district "
-        f"FROM cells v WHERE v.level = 'village' AND ST_Covers(v.boundary, {_POINT}) "
-        "ORDER BY v.code LIMIT 1) v ON true "
-        "LEFT JOIN LATERAL (SELECT i.id, i.case_number, i.district_code, i.status, i.version, "
-        "i.report_count, (SELECT json_agg(json_build_array(a.agency_code, "
-        "(SELECT g.name FROM agencies g WHERE g.code = a.agency_code), a.role)) "
-        "FROM assignments a WHERE a.incident_id = i.id) AS routed "
-        f"FROM incidents i WHERE i.{IS_OPEN_INCIDENT} AND i.category = c.code "
-        "AND i.last_observed_at BETWEEN CAST(:observed_at AS timestamptz) "
-        "- make_interval(mins => c.merge_window_minutes) "
-        "AND CAST(:observed_at AS timestamptz) + make_interval(mins => c.merge_window_minutes) "
-        f"AND ST_DWithin(i.location::geography, {_POINT}::geography, c.merge_radius_m, false) "
-        f"ORDER BY ST_Distance(i.location::geography, {_POINT}::geography, false), "
-        "i.opened_at, i.id "
-        "LIMIT 1) n ON true "
-        "WHERE c.code = :category), "
-        "numbered AS (INSERT INTO case_counters (district_code, year, last_seq) "
-        "SELECT s.district_code, CAST(:year AS integer), 1 FROM s "
-        "WHERE CAST(:year AS integer) IS NOT NULL AND s.village IS NOT NULL AND s.id IS NULL "
-        "AND (CAST(:material AS text) IS NULL "
-        "OR CAST(:material AS text) IN (SELECT json_array_elements_text(s.materials))) "
-        "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
-        "RETURNING last_seq) "
-        "SELECT s.*, numbered.last_seq, CASE WHEN numbered.last_seq IS NOT NULL THEN "
-        "(SELECT json_object_agg(g.code, g.name) FROM agencies g WHERE g.code = s.parent_code "
-        "OR g.code IN (SELECT json_array_elements_text(s.lead)) "
-        "OR g.code IN (SELECT json_array_elements_text(s.cooperating))) END, "
-        "set_config('synchronous_commit', 'off', true) "
-        "FROM s LEFT JOIN numbered ON true"
+        "WITH " + _SCENE_READ.format(admitted="") + " FROM s LEFT JOIN numbered ON true"
     ).bindparams(bindparam("observed_at", type_=UtcDateTime()))
 )
+
+# A report's caller is looked up and its write counted in the scene's round trip (as
+# app.ratelimit's CountedRead and app.auth.service's queries would: the same tables and
+# conditions), the older windows of its count forgotten at its first write in a new one; the
+# scene itself is read only for a caller found, allowed to report and under its limit, so a
+# refused caller reads nothing else and takes no case number. `admitted`: may it report?
+_CALLERS = {
+    "user": "SELECT id, name, role, cell_code, agency_code, "
+    "role = ANY(CAST(:roles AS text[])) AS admitted "
+    "FROM users WHERE id = :lookup AND is_active",
+    "api_key": "SELECT id, name, scopes, cell_code, "
+    "CAST(:scope AS text) IN (SELECT json_array_elements_text(scopes)) AS admitted "
+    "FROM api_keys WHERE key_hash = :lookup AND revoked_at IS NULL",
+}
+_COUNTED = (
+    "counted AS (INSERT INTO rate_limit_counters (key, window_start, count) "
+    "VALUES (:counted_as, :window, 1) ON CONFLICT (key, window_start) "
+    "DO UPDATE SET count = rate_limit_counters.count + 1 RETURNING count), "
+    "forgotten AS (DELETE FROM rate_limit_counters WHERE key = :counted_as "
+    "AND window_start < :window AND (SELECT count FROM counted) = 1), "
+    "caller AS ({caller}), "
+)
+_ADMITTED = (
+    " AND (SELECT count FROM counted) <= :allowed_writes "
+    "AND EXISTS (SELECT FROM caller WHERE admitted)"
+)
+_SCENE_WITH_CALLER = {
+    kind: DriverStatement(
+        text(
+            "WITH "
+            + _COUNTED.format(caller=caller)
+            + _SCENE_READ.format(admitted=_ADMITTED)
+            + ", counted.count, caller.* FROM counted LEFT JOIN caller ON true "
+            "LEFT JOIN s ON true LEFT JOIN numbered ON true"
+        ).bindparams(
+            bindparam("observed_at", type_=UtcDateTime()),
+            bindparam("window", type_=UtcDateTime()),
+        )
+    )
+    for kind, caller in _CALLERS.items()
+}
 
 # Every write of a report in one round trip: a function of migration 8f2c4a6e1b05.
 _FILE_REPORT = DriverStatement(
@@ -150,9 +196,10 @@ class PostgisStore:
         lat: float,
         observed_at: datetime,
         numbering: Numbering | None = None,
+        caller: WritingCaller | None = None,
     ) -> Scene:
         year, material = numbering or (None, None)
-        params = {
+        params: dict[str, Any] = {
             "category": category,
             "lon": lon,
             "lat": lat,
@@ -160,9 +207,23 @@ class PostgisStore:
             "year": year,
             "material": material,
         }
-        row = await _SCENE.first(conn, params)
-        if row is None:
-            return Scene(None, None, None)
+        counted = None
+        if caller is None:
+            row = await _SCENE.first(conn, params)
+        else:
+            params |= {
+                "lookup": caller.lookup,
+                "counted_as": caller.counted_as,
+                "window": caller.window,
+                "allowed_writes": caller.allowed_writes,
+                "roles": list(caller.roles),
+                "scope": caller.scope,
+            }
+            [row] = await _SCENE_WITH_CALLER[caller.kind].rows(conn, params)
+            writes, *found = row[_SCENE_COLUMNS:-1]  # not `admitted`, the last column
+            counted = Counted(writes, None if found[0] is None else tuple(found))
+        if row is None or row[0] is None:
+            return Scene(None, None, None, counted=counted)
         rule = CategoryRule(*row[:8])  # asyncpg decodes JSON columns
         chain = None if row[8] is None else Chain(*row[8:14])
         incident_id, case_number, district_code, status, version, report_count, routed = row[14:21]
@@ -174,7 +235,7 @@ class PostgisStore:
             )  # routed is NULL when no agency is left
         seq, names = row[21:23]
         case = None if seq is None else OpenedCase(seq, names or {})  # NULL if none exists
-        return Scene(rule, chain, nearest, case)
+        return Scene(rule, chain, nearest, case, counted)
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Transaction-scoped advisory locks on the tiles around the point, in key order so

@@ -36,6 +36,7 @@ from app.spatial.store import (
     OpenIncident,
     Scene,
     Search,
+    WritingCaller,
     search_for,
 )
 from app.spatial.types import GeometryType
@@ -130,17 +131,22 @@ class SqliteStore:
         lat: float,
         observed_at: datetime,
         numbering: Numbering | None = None,
+        caller: WritingCaller | None = None,
     ) -> Scene:
         """A read: SQLite takes case numbers in short write turns of their own (`open_case`),
-        so `numbering` goes unused."""
+        so `numbering` goes unused, and a caller is counted in one of its own (`alone`): there
+        is no round trip to save, and a count read with the scene would hold the database's
+        write lock while the scene is read."""
+        counted = None if caller is None else await caller.alone()
         db: sqlite3.Connection = conn.driver
         row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
         if row is None:
-            return Scene(None, None, None)
+            return Scene(None, None, None, counted=counted)
         code, materials, lead, cooperating, *limits = row
         rule = CategoryRule(code, *(json.loads(v) for v in (materials, lead, cooperating)), *limits)
-        nearest = _open_nearby(db, search_for(rule, lon, lat, observed_at))
-        return Scene(rule, _locate(db, lon, lat), None if nearest is None else _open(db, nearest))
+        found = _open_nearby(db, search_for(rule, lon, lat, observed_at))
+        nearest = None if found is None else _open(db, found)
+        return Scene(rule, _locate(db, lon, lat), nearest, counted=counted)
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Under the database's one write lock: the checks, then the writes. A unit that holds

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
@@ -75,6 +75,32 @@ class OpenIncident:
     routed: list[tuple[str, str, str]]  # (agency code, agency name, role)
 
 
+class Counted(NamedTuple):
+    """A write's caller looked up as the write was counted: its count this minute, and the
+    caller's row (app.auth.service's `_ACTIVE_USER_QUERY` or `_LIVE_KEY_QUERY`; None if none)."""
+
+    writes: int
+    row: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class WritingCaller:
+    """The caller of the report a scene is read for, to be looked up as its write is counted:
+    a user by id or an API key by its hash (`lookup`), its writes counted as `counted_as` in
+    the minute starting at `window`; it may report if it is a user with one of `roles` or a
+    key with `scope`, up to `allowed_writes` a minute. `alone` looks it up and counts it in a
+    round trip of its own."""
+
+    kind: Literal["user", "api_key"]
+    lookup: str
+    counted_as: str
+    window: datetime
+    allowed_writes: int
+    roles: tuple[str, ...]
+    scope: str | None
+    alone: Callable[[], Awaitable[Counted]]
+
+
 @dataclass(frozen=True)
 class Scene:
     """What a report finds where it was seen, read before anything is written: its category
@@ -85,6 +111,7 @@ class Scene:
     chain: Chain | None
     nearest: OpenIncident | None
     case: OpenedCase | None = None  # the new incident's number, if the store took it
+    counted: Counted | None = None  # the caller, if the scene was read with one
 
 
 class OpenedCase(NamedTuple):
@@ -188,15 +215,21 @@ class SpatialStore(Protocol):
         lat: float,
         observed_at: datetime,
         numbering: Numbering | None = None,
+        caller: WritingCaller | None = None,
     ) -> Scene:
         """The scene of a report of `category` seen at the WGS-84 point at `observed_at`, read
         in one go (one round trip on PostgreSQL); the nearest open incident is that of the
         category's `Search` around the point and time.
 
+        Given `caller`, the caller is looked up and its write counted first (`Scene.counted`),
+        in the same round trip if the store can; a store may then leave the rest of the scene
+        unread (None) for a caller not found, not allowed to report, or over its limit.
+
         Given `numbering`, a store may also take the case number of the incident the report
         would open (it is in a village, with an accepted material, and near no open incident)
         and the names of the agencies it is routed to (`Scene.case`); that number is burnt if
-        the report is then planned anew or answered from its idempotency key."""
+        the report is then planned anew or answered from its idempotency key. It takes none
+        for a caller refused."""
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Write the filing in one step (one round trip on PostgreSQL) if what it was planned

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.dbdriver import Pooled
-from app.spatial.store import Filed, Filing, Numbering, Scene, SpatialStore
+from app.spatial.store import Filed, Filing, Numbering, Scene, SpatialStore, WritingCaller
 from tests.conftest import Harness
 from tests.factories import at, count_rows, first_report, login_headers, report_body
 
@@ -34,8 +34,9 @@ class Outdated:
         lat: float,
         observed_at: datetime,
         numbering: Numbering | None = None,
+        caller: WritingCaller | None = None,
     ) -> Scene:
-        scene = await self.store.scene(conn, category, lon, lat, observed_at, numbering)
+        scene = await self.store.scene(conn, category, lon, lat, observed_at, numbering, caller)
         if self.times == 0 or scene.nearest is None:
             return scene
         self.times -= 1
