@@ -2,7 +2,8 @@
 
 Each count is its own short committed transaction: a refused or failed request still counts,
 and no request holds a counter row locked while it does its own work. A write's count is made
-in the round trip that looks its caller up (`CountedRead`).
+in the round trip that looks its caller up (`CountedRead`; a report's, on PostgreSQL, in its
+scene's: app/spatial/postgis.py).
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ _SCENE = DriverStatement(
 # app.ratelimit's CountedRead and app.auth.service's queries would: the same tables and
 # conditions), the older windows of its count forgotten at its first write in a new one; the
 # scene itself is read only for a caller found, allowed to report and under its limit, so a
-# refused caller reads nothing else and takes no case number. `admitted`: may it report?
+# refused caller reads nothing else and takes no case number. `admitted`: may it report? The
+# count commits with the statement, not waiting for the WAL flush, like the case number.
 _CALLERS = {
     "user": "SELECT id, name, role, cell_code, agency_code, "
     "role = ANY(CAST(:roles AS text[])) AS admitted "
