@@ -4,9 +4,10 @@ Each dependency FastAPI resolves costs ~40 µs of CPU a request, however little 
 its cache key, scopes and kind are worked out anew for every node, at every place it appears
 in the tree). So the dependencies every route has - the unit of work, the caller, the role
 check - read the app's services from the request (`database_of` ...) rather than depending on
-one dependency each, and the role check looks the caller up itself: on `POST /reports` that
-was 12 % of the API's instructions (bench/README.md). Routes off the hot path take the services
-as dependencies (`DatabaseDep` ...), which read the same state.
+one dependency each, and the role check looks the caller up itself (on `POST /reports`, then,
+that was 12 % of the API's instructions: bench/README.md). `POST /reports` now depends on its
+credentials only (`WritingDep`) and looks its caller up with its scene. Routes off the hot path
+take the services as dependencies (`DatabaseDep` ...), which read the same state.
 """
 
 from __future__ import annotations

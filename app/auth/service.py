@@ -17,7 +17,7 @@ from app import errors
 from app.agencies.models import Agency
 from app.audit import service as audit
 from app.auth import security
-from app.auth.models import ApiKey, User
+from app.auth.models import KEY_PRINCIPAL_COLUMNS, USER_PRINCIPAL_COLUMNS, ApiKey, User
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.db import Database
@@ -28,11 +28,12 @@ from app.ratelimit import service as ratelimit
 _USERS = User.__table__  # type: ignore[attr-defined]
 _KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 # Every authenticated request runs one of these lookups, by the driver (app/dbdriver.py); a
-# write's lookup counts the write too, in the same round trip (app/ratelimit).
-_ACTIVE_USER_QUERY = sa_select(
-    _USERS.c.id, _USERS.c.name, _USERS.c.role, _USERS.c.cell_code, _USERS.c.agency_code
-).where(_USERS.c.id == bindparam("id"), _USERS.c.is_active)
-_LIVE_KEY_QUERY = sa_select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.scopes, _KEYS.c.cell_code).where(
+# write's lookup counts the write too, in the same round trip (app/ratelimit). A report's runs
+# in its scene on PostgreSQL (app/spatial/postgis.py: the same conditions, spelt in SQL).
+_ACTIVE_USER_QUERY = sa_select(*(_USERS.c[name] for name in USER_PRINCIPAL_COLUMNS)).where(
+    _USERS.c.id == bindparam("id"), _USERS.c.is_active
+)
+_LIVE_KEY_QUERY = sa_select(*(_KEYS.c[name] for name in KEY_PRINCIPAL_COLUMNS)).where(
     _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
 )
 _ACTIVE_USER = DriverStatement(_ACTIVE_USER_QUERY)
@@ -118,9 +119,11 @@ def writing(
 
 
 def key_writing(api_key: str, allowed_writes: int) -> Writing:
-    """A write with an API key, counted by its hash whether the key is ours or not."""
+    """A write with an API key, counted by its hash whether the key is ours or not; one without
+    our prefix is not looked up (no key's hash is empty)."""
     key_hash = security.hash_api_key(api_key)
-    return Writing("api_key", key_hash, ratelimit.writes_of_key(key_hash), allowed_writes)
+    lookup = key_hash if api_key.startswith(security.API_KEY_PREFIX) else ""
+    return Writing("api_key", lookup, ratelimit.writes_of_key(key_hash), allowed_writes)
 
 
 async def writer(db: Database, write: Writing, now: datetime) -> Principal | None:

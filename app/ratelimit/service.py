@@ -2,8 +2,9 @@
 
 Each count is its own short committed transaction: a refused or failed request still counts,
 and no request holds a counter row locked while it does its own work. A write's count is made
-in the round trip that looks its caller up (`CountedRead`; a report's, on PostgreSQL, in its
-scene's: app/spatial/postgis.py).
+in the round trip that looks its caller up (`CountedRead`). A report's, on PostgreSQL, is made
+in its scene's statement (app/spatial/postgis.py), which holds the caller's row until that one
+statement commits, and which counts nothing if it fails.
 """
 
 from __future__ import annotations

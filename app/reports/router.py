@@ -30,9 +30,10 @@ MAX_REPORT_BODY = 64 * 1024
 
 class ReportRoute(BodyLimitedRoute):
     """`POST /reports` looks its caller up with its scene, in one round trip, so after its body
-    is validated (`WritingDep` checks only what needs no database). A body refused is
-    refused after its caller has been looked up and its write counted, as on every write route:
-    401, 403 and 429 come before 422, even for JSON that does not parse."""
+    is validated (`WritingDep` checks only what needs no database). A body refused is refused
+    after its caller has been looked up and its write counted, as on every write route: 401,
+    403 and 429 come before 422. Here that holds for JSON that does not parse too, which
+    FastAPI refuses on other routes before their dependencies run."""
 
     max_bytes = MAX_REPORT_BODY
 

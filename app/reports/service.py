@@ -85,6 +85,8 @@ async def submit_report(
     write lock is held for the filing only. Every statement runs on the driver, in a unit of
     work on a bare connection (`Database.bare`).
     """
+    # Nothing here may refuse the report before its scene has looked its caller up and counted
+    # the write: 401, 403 and 429 come first (app/reports/router.py, ReportRoute).
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.auth.models import KEY_PRINCIPAL_COLUMNS, USER_PRINCIPAL_COLUMNS
 from app.dbdriver import DriverStatement, Pooled
 from app.dbtypes import UtcDateTime
 from app.spatial.store import (
@@ -106,16 +107,21 @@ _SCENE = DriverStatement(
 )
 
 # A report's caller is looked up and its write counted in the scene's round trip (as
-# app.ratelimit's CountedRead and app.auth.service's queries would: the same tables and
-# conditions), the older windows of its count forgotten at its first write in a new one; the
-# scene itself is read only for a caller found, allowed to report and under its limit, so a
-# refused caller reads nothing else and takes no case number. `admitted`: may it report? The
+# app.ratelimit's CountedRead and app.auth.service's queries would: the same tables, columns
+# and conditions), the older windows of its count forgotten at its first write in a new one;
+# the scene itself is read only for a caller found, allowed to report and under its limit, so
+# a refused caller reads nothing else and takes no case number. `admitted`: may it report? The
 # count commits with the statement, not waiting for the WAL flush, like the case number.
+# The caller's counter row is locked from the count to the statement's end. PostgreSQL deletes
+# the older windows last, after the case number's row is locked: a report of the same caller
+# still counting in the older window may hold one of them while it waits for that case
+# number's row, so the deletion skips rows locked rather than wait for them (a deadlock); a
+# window skipped is forgotten at the caller's next new window.
 _CALLERS = {
-    "user": "SELECT id, name, role, cell_code, agency_code, "
+    "user": f"SELECT {', '.join(USER_PRINCIPAL_COLUMNS)}, "
     "role = ANY(CAST(:roles AS text[])) AS admitted "
     "FROM users WHERE id = :lookup AND is_active",
-    "api_key": "SELECT id, name, scopes, cell_code, "
+    "api_key": f"SELECT {', '.join(KEY_PRINCIPAL_COLUMNS)}, "
     "CAST(:scope AS text) IN (SELECT json_array_elements_text(scopes)) AS admitted "
     "FROM api_keys WHERE key_hash = :lookup AND revoked_at IS NULL",
 }
@@ -123,8 +129,9 @@ _COUNTED = (
     "counted AS (INSERT INTO rate_limit_counters (key, window_start, count) "
     "VALUES (:counted_as, :window, 1) ON CONFLICT (key, window_start) "
     "DO UPDATE SET count = rate_limit_counters.count + 1 RETURNING count), "
-    "forgotten AS (DELETE FROM rate_limit_counters WHERE key = :counted_as "
-    "AND window_start < :window AND (SELECT count FROM counted) = 1), "
+    "forgotten AS (DELETE FROM rate_limit_counters WHERE (key, window_start) IN "
+    "(SELECT key, window_start FROM rate_limit_counters WHERE key = :counted_as "
+    "AND window_start < :window AND (SELECT count FROM counted) = 1 FOR UPDATE SKIP LOCKED)), "
     "caller AS ({caller}), "
 )
 _ADMITTED = (
