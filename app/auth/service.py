@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,7 @@ from app.auth.models import KEY_PRINCIPAL_COLUMNS, USER_PRINCIPAL_COLUMNS, ApiKe
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.db import Database
-from app.dbdriver import DriverStatement
+from app.dbdriver import DriverStatement, Pooled
 from app.grid.models import Cell
 from app.ratelimit import service as ratelimit
 
@@ -137,8 +138,16 @@ async def count_writer(
 ) -> tuple[int, tuple[Any, ...] | None]:
     """Count the write and look its caller up, in one round trip on the bookkeeping pool: the
     count this minute, and the caller's row (None if none)."""
+    async with db.bookkeeping() as conn:
+        return await count_writer_on(conn, write, now)
+
+
+async def count_writer_on(
+    conn: AsyncConnection | Pooled, write: Writing, now: datetime
+) -> tuple[int, tuple[Any, ...] | None]:
+    """`count_writer` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
     read = _ACTIVE_USER_WRITING if write.kind == "user" else _LIVE_KEY_WRITING
-    return await read.run(db, write.counted_as, now, write.params)
+    return await read.run_on(conn, write.counted_as, now, write.params)
 
 
 def counted_writer(
@@ -148,6 +157,11 @@ def counted_writer(
     looked up as its write was counted, the `writes`-th this minute; refused (RateLimited)
     over its allowed writes, found or not."""
     ratelimit.refuse_over(writes, write.allowed_writes, now, "writes")
+    return principal_of(write, row)
+
+
+def principal_of(write: Writing, row: tuple[Any, ...] | None) -> Principal | None:
+    """The writer whose row (`_ACTIVE_USER_QUERY`'s or `_LIVE_KEY_QUERY`'s) was read."""
     return _user_principal(row) if write.kind == "user" else _key_principal(row)
 
 

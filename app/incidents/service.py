@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 import shapely
 from sqlalchemy import JSON, Integer, String, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,7 +20,7 @@ from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
 from app.db import Database, Unit
-from app.dbdriver import DriverStatement
+from app.dbdriver import DriverStatement, Pooled
 from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
 from app.grid.schemas import Located
@@ -237,15 +238,22 @@ async def open_case(
     and the names of those of `agencies` that exist.
 
     Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
-    counter's row made every new incident of the district wait for the one before it. On
-    PostgreSQL a report takes its number with its scene instead (`SpatialStore.scene`), the
-    same statement in the same round trip; this is SQLite's way, and PostgreSQL's for a
-    report whose scene did not number its case.
+    counter's row made every new incident of the district wait for the one before it. A report
+    takes its number with its scene instead (`SpatialStore.scene`: on PostgreSQL in the same
+    statement, on SQLite in the write that counts its caller); this is for a report whose
+    scene did not number its case (one planned anew, say).
     """
-    params = {"district": district_code, "year": year, "codes": list(agencies)}
     async with Database.of(unit).bookkeeping(unit) as conn:
-        [(seq, names)] = await _OPEN_CASE[conn.dialect.name].rows(conn, params)
-        return OpenedCase(seq, dict(names or {}))  # PostgreSQL: NULL if none
+        return await take_case(conn, district_code, year, agencies)
+
+
+async def take_case(
+    conn: AsyncConnection | Pooled, district_code: str, year: int, agencies: Sequence[str]
+) -> OpenedCase:
+    """`open_case` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
+    params = {"district": district_code, "year": year, "codes": list(agencies)}
+    [(seq, names)] = await _OPEN_CASE[conn.dialect.name].rows(conn, params)
+    return OpenedCase(seq, dict(names or {}))  # PostgreSQL: NULL if none
 
 
 async def assign(

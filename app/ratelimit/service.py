@@ -105,17 +105,27 @@ class CountedRead:
     ) -> tuple[int, tuple[Any, ...] | None]:
         """Count one more for the key in this window and read: the new count, and the row
         read (None if none)."""
-        window = window_of(now)
         async with db.bookkeeping() as conn:
-            if conn.dialect.name == "postgresql":
-                [(value, *row)] = await self._together.rows(
-                    conn, {**params, "rl_key": key, "rl_window": window}
-                )
-                found = None if row[0] is None else tuple(row)
-            else:
-                [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
-                found = await self._read.first(conn, params)
-            await _forget_older_windows(conn, key, window, value)
+            return await self.run_on(conn, key, now, params)
+
+    async def run_on(
+        self,
+        conn: AsyncConnection | Pooled,
+        key: str,
+        now: datetime,
+        params: Mapping[str, Any],
+    ) -> tuple[int, tuple[Any, ...] | None]:
+        """`run` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
+        window = window_of(now)
+        if conn.dialect.name == "postgresql":
+            [(value, *row)] = await self._together.rows(
+                conn, {**params, "rl_key": key, "rl_window": window}
+            )
+            found = None if row[0] is None else tuple(row)
+        else:
+            [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
+            found = await self._read.first(conn, params)
+        await _forget_older_windows(conn, key, window, value)
         return int(value), found
 
 

@@ -36,8 +36,10 @@ from app.spatial.store import (
     Filed,
     Filing,
     Numbering,
+    OpenedCase,
     Scene,
     SpatialStore,
+    WantedCase,
     WritingCaller,
     search_for,
 )
@@ -160,8 +162,19 @@ async def submit_report(
 def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCaller:
     """The report's caller, for its scene to look up and count."""
 
-    async def counted_alone() -> Counted:
-        return Counted(*await auth_service.count_writer(db, write, now))
+    async def counted_alone(wanted: WantedCase | None) -> tuple[Counted, OpenedCase | None]:
+        async with db.bookkeeping() as conn:
+            writes, row = await auth_service.count_writer_on(conn, write, now)
+            writer = auth_service.principal_of(write, row)
+            case = None
+            if (
+                wanted is not None
+                and writes <= write.allowed_writes
+                and writer is not None
+                and REPORTERS.admits(writer)
+            ):  # as on PostgreSQL: a refused caller takes no number
+                case = await incident_service.take_case(conn, *wanted)
+        return Counted(writes, row), case
 
     return WritingCaller(
         write.kind,

@@ -36,6 +36,7 @@ from app.spatial.store import (
     OpenIncident,
     Scene,
     Search,
+    WantedCase,
     WritingCaller,
     search_for,
 )
@@ -133,20 +134,33 @@ class SqliteStore:
         numbering: Numbering | None = None,
         caller: WritingCaller | None = None,
     ) -> Scene:
-        """A read: SQLite takes case numbers in short write turns of their own (`open_case`),
-        so `numbering` goes unused, and a caller is counted in one of its own (`alone`): there
-        is no round trip to save, and a count read with the scene would hold the database's
-        write lock while the scene is read."""
-        counted = None if caller is None else await caller.alone()
+        """Read in autocommit; then, given a caller, one short write turn of the database's
+        (`WritingCaller.alone`) counts its write, looks it up and, given `numbering`, takes the
+        case number of the incident the report would open. Without a caller no number is taken
+        here: the report takes one in a turn of its own (`open_case`)."""
         db: sqlite3.Connection = conn.driver
         row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
         if row is None:
+            counted = None if caller is None else (await caller.alone(None))[0]
             return Scene(None, None, None, counted=counted)
         code, materials, lead, cooperating, *limits = row
         rule = CategoryRule(code, *(json.loads(v) for v in (materials, lead, cooperating)), *limits)
+        chain = _locate(db, lon, lat)
         found = _open_nearby(db, search_for(rule, lon, lat, observed_at))
         nearest = None if found is None else _open(db, found)
-        return Scene(rule, _locate(db, lon, lat), nearest, counted=counted)
+        if caller is None:
+            return Scene(rule, chain, nearest)
+        wanted = None
+        if (
+            numbering is not None
+            and chain is not None
+            and nearest is None
+            and (numbering.material is None or numbering.material in rule.materials)
+        ):
+            agencies = list(dict.fromkeys([chain.township_code, *rule.lead, *rule.cooperating]))
+            wanted = WantedCase(chain.district_code, numbering.year, agencies)
+        counted, case = await caller.alone(wanted)
+        return Scene(rule, chain, nearest, case, counted)
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Under the database's one write lock: the checks, then the writes. A unit that holds

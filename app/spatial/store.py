@@ -83,13 +83,23 @@ class Counted(NamedTuple):
     row: tuple[Any, ...] | None
 
 
+class WantedCase(NamedTuple):
+    """The case number a report would open an incident under, and the agencies it would be
+    routed to (their names come back with the number)."""
+
+    district_code: str
+    year: int
+    agencies: list[str]
+
+
 @dataclass(frozen=True)
 class WritingCaller:
     """The caller of the report a scene is read for, to be looked up as its write is counted:
     a user by id or an API key by its hash (`lookup`), its writes counted as `counted_as` in
     the minute starting at `window`; it may report if it is a user with one of `roles` or a
     key with `scope`, up to `allowed_writes` a minute. `alone` looks it up and counts it in a
-    round trip of its own."""
+    short write of its own, and takes the case number asked for (if any) in the same write
+    if the caller may report."""
 
     kind: Literal["user", "api_key"]
     lookup: str
@@ -98,7 +108,7 @@ class WritingCaller:
     allowed_writes: int
     roles: tuple[str, ...]
     scope: str | None
-    alone: Callable[[], Awaitable[Counted]]
+    alone: Callable[[WantedCase | None], Awaitable[tuple[Counted, OpenedCase | None]]]
 
 
 @dataclass(frozen=True)
@@ -225,11 +235,11 @@ class SpatialStore(Protocol):
         in the same round trip if the store can; a store may then leave the rest of the scene
         unread (None) for a caller not found, not allowed to report, or over its limit.
 
-        Given `numbering`, a store may also take the case number of the incident the report
-        would open (it is in a village, with an accepted material, and near no open incident)
-        and the names of the agencies it is routed to (`Scene.case`); that number is burnt if
-        the report is then planned anew or answered from its idempotency key. It takes none
-        for a caller refused."""
+        Given `numbering` (and, on SQLite, a caller), a store may also take the case number of
+        the incident the report would open (it is in a village, with an accepted material, and
+        near no open incident) and the names of the agencies it is routed to (`Scene.case`);
+        that number is burnt if the report is then planned anew or answered from its
+        idempotency key. It takes none for a caller refused."""
 
     async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
         """Write the filing in one step (one round trip on PostgreSQL) if what it was planned
