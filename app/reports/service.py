@@ -160,7 +160,8 @@ async def submit_report(
 
 
 def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCaller:
-    """The report's caller, for its scene to look up and count."""
+    """The report's caller, for its scene to look up and count, and (SQLite) to take the case
+    number with, in one write (`alone`) when it may report."""
 
     async def counted_alone(wanted: WantedCase | None) -> tuple[Counted, OpenedCase | None]:
         async with db.bookkeeping() as conn:
