@@ -160,7 +160,7 @@ async def _opening(
     located = sighting.located
     district = located.district.code
     year = case_year(now)
-    wanted = _routes(located.township.code, category)
+    wanted = routes_of(located.township.code, category)
     if case is None:
         case = await open_case(unit, district, year, list(wanted))
     seq, names = case
@@ -259,8 +259,8 @@ async def take_case(
 async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
-    """Route the incident (see `_routes`) and store the assignments."""
-    wanted = _routes(incident.township_code, category)
+    """Route the incident (see `routes_of`) and store the assignments."""
+    wanted = routes_of(incident.township_code, category)
     names = await _agency_names(session, list(wanted))
     rows = _assignment_rows(incident, wanted, names, now)
     if rows:
@@ -269,7 +269,7 @@ async def assign(
     return _assignments_out(rows, names)
 
 
-def _routes(township_code: str, category: Category | CategoryRule) -> dict[str, str]:
+def routes_of(township_code: str, category: Category | CategoryRule) -> dict[str, str]:
     """The township of the village is responsible; the category names lead and cooperating.
     Roles by agency code."""
     wanted: dict[str, str] = {township_code: "responsible"}

@@ -174,7 +174,10 @@ def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCalle
                 and writer is not None
                 and REPORTERS.admits(writer)
             ):  # as on PostgreSQL: a refused caller takes no number
-                case = await incident_service.take_case(conn, *wanted)
+                agencies = list(incident_service.routes_of(wanted.township_code, wanted.rule))
+                case = await incident_service.take_case(
+                    conn, wanted.district_code, wanted.year, agencies
+                )
         return Counted(writes, row), case
 
     return WritingCaller(

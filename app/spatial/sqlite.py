@@ -157,8 +157,7 @@ class SqliteStore:
             and nearest is None
             and (numbering.material is None or numbering.material in rule.materials)
         ):
-            agencies = list(dict.fromkeys([chain.township_code, *rule.lead, *rule.cooperating]))
-            wanted = WantedCase(chain.district_code, numbering.year, agencies)
+            wanted = WantedCase(chain.district_code, chain.township_code, numbering.year, rule)
         counted, case = await caller.alone(wanted)
         return Scene(rule, chain, nearest, case, counted)
 

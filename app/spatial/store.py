@@ -84,12 +84,14 @@ class Counted(NamedTuple):
 
 
 class WantedCase(NamedTuple):
-    """The case number a report would open an incident under, and the agencies it would be
-    routed to (their names come back with the number)."""
+    """The case number a report would open an incident of `rule` under, in the district and
+    year, and in the township whose agencies, with the rule's, it would be routed to (their
+    names come back with the number)."""
 
     district_code: str
+    township_code: str
     year: int
-    agencies: list[str]
+    rule: CategoryRule
 
 
 @dataclass(frozen=True)
