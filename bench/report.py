@@ -104,6 +104,7 @@ def table(run: DatabaseRun, workers: int) -> str:
                 f"   {row.workload}: {row.load['merged_share']:.0%} of the reports joined an open "
                 "incident; the rest opened one (the heavier path)"
             )
+    lines.extend(_closed_loop_line(row) for row in run.rows if row.closed_loop)
     split = [
         f"{row.workload} {'/'.join(map(str, row.clients))}"
         for row in run.rows
@@ -115,6 +116,23 @@ def table(run: DatabaseRun, workers: int) -> str:
         for sample in row.load.get("error_samples", []):
             lines.append(f"   {row.workload} error: {sample}")
     return "\n".join(lines)
+
+
+def _closed_loop_line(row: Row) -> str:
+    """What the latency goal the row missed would take (`runner.closed_loop`)."""
+    reading, goal = row.closed_loop, next(g["goal"] for g in row.goals if not g["passed"])
+    line = (
+        f"   {row.workload}, {goal}: {row.concurrency} clients at {row.load['throughput']:.0f} "
+        f"req/s wait {reading['mean_ms']:.0f} ms on average (clients / throughput), "
+        f"{goal[:3]} {reading['tail']:.2f} × that; at that shape the goal needs "
+        f"≥ {reading['needed_rps']:.0f} req/s"
+    )
+    if "most_rps" in reading:
+        line += (
+            f", and at {reading['cpu_ms']:.2f} ms of CPU a request {reading['cpus']:.0f} CPUs "
+            f"answer at most {reading['most_rps']:.0f}"
+        )
+    return line
 
 
 def save(runs: list[DatabaseRun], options: dict[str, Any]) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from bench.workloads import BY_NAME, WORKLOADS, Target, Workload, report_body, s
 Log = Callable[[str], None]
 NOT_AVAILABLE = "not available yet"
 OPERATIONS = 5000  # locations timed by the "operation" driver
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Row:
     baseline: str | None = None
     ratio: float | None = None
     goals: list[dict[str, Any]] = field(default_factory=list)
+    # For a latency goal missed under a closed loop: what meeting it would take (ClosedLoop).
+    closed_loop: dict[str, float] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -296,6 +300,32 @@ def _judge(rows: list[Row], kind: str) -> None:
                 value = row.load[goal.metric]
             if value is None:
                 continue
-            row.goals.append(
-                {"goal": goal.label(kind), "value": value, "passed": goal.passed(value, kind)}
-            )
+            passed = goal.passed(value, kind)
+            row.goals.append({"goal": goal.label(kind), "value": value, "passed": passed})
+            if goal.metric in ("p95_ms", "p99_ms") and not passed and row.concurrency > 1:
+                row.closed_loop = closed_loop(row, goal.metric, goal.limit_for(kind))
+
+
+def closed_loop(row: Row, metric: str, limit_ms: float) -> dict[str, float]:
+    """What a latency goal missed under a closed loop would take, from the row's own figures.
+
+    Each of N connections sends its next request when the last is answered, so the mean latency
+    is N / throughput (Little's law), and a percentile is some multiple of that mean (`tail`;
+    1.4-1.6 in our runs when the connections split evenly between the workers, more when not).
+    At the same tail the goal needs the throughput `needed_rps`. The CPU a request took (server
+    and database, `cpu_ms`) caps what this machine's CPUs can answer, load generator and kernel
+    aside: `most_rps`. Where `needed_rps` > `most_rps`, no spreading of the work meets the goal;
+    only a cheaper request or a tighter tail would.
+    """
+    throughput = row.load["throughput"]
+    mean_ms = row.concurrency / throughput * 1000
+    tail = row.load[metric] / mean_ms
+    reading = {
+        "mean_ms": mean_ms,
+        "tail": tail,
+        "needed_rps": row.concurrency * tail / limit_ms * 1000,
+    }
+    cpu_ms = sum(row.cpu_ms.values())
+    if cpu_ms:
+        reading |= {"cpu_ms": cpu_ms, "cpus": CPUS, "most_rps": CPUS / cpu_ms * 1000}
+    return reading
