@@ -120,11 +120,11 @@ def table(run: DatabaseRun, workers: int) -> str:
 
 def _closed_loop_line(row: Row) -> str:
     """What the latency goal the row missed would take (`runner.closed_loop`)."""
-    reading, goal = row.closed_loop, next(g["goal"] for g in row.goals if not g["passed"])
+    reading, throughput = row.closed_loop, row.load["throughput"]
     line = (
-        f"   {row.workload}, {goal}: {row.concurrency} clients at {row.load['throughput']:.0f} "
+        f"   {row.workload}, {reading['goal']}: {row.concurrency} clients at {throughput:.0f} "
         f"req/s wait {reading['mean_ms']:.0f} ms on average (clients / throughput), "
-        f"{goal[:3]} {reading['tail']:.2f} × that; at that shape the goal needs "
+        f"{reading['percentile']} {reading['tail']:.2f} × that; at that shape the goal needs "
         f"≥ {reading['needed_rps']:.0f} req/s"
     )
     if "most_rps" in reading:

@@ -17,7 +17,15 @@ import httpx
 from bench import database, incidents, loadgen, webhooks
 from bench.grid import BenchGrid
 from bench.server import CpuMeter, RssSampler, Server, run_module, running
-from bench.workloads import BY_NAME, WORKLOADS, Target, Workload, report_body, scorecard_path
+from bench.workloads import (
+    BY_NAME,
+    WORKLOADS,
+    Goal,
+    Target,
+    Workload,
+    report_body,
+    scorecard_path,
+)
 
 Log = Callable[[str], None]
 NOT_AVAILABLE = "not available yet"
@@ -52,8 +60,8 @@ class Row:
     baseline: str | None = None
     ratio: float | None = None
     goals: list[dict[str, Any]] = field(default_factory=list)
-    # For a latency goal missed under a closed loop: what meeting it would take (ClosedLoop).
-    closed_loop: dict[str, float] = field(default_factory=dict)
+    # For a latency goal missed under a closed loop: what meeting it would take (closed_loop).
+    closed_loop: dict[str, Any] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -303,10 +311,10 @@ def _judge(rows: list[Row], kind: str) -> None:
             passed = goal.passed(value, kind)
             row.goals.append({"goal": goal.label(kind), "value": value, "passed": passed})
             if goal.metric in ("p95_ms", "p99_ms") and not passed and row.concurrency > 1:
-                row.closed_loop = closed_loop(row, goal.metric, goal.limit_for(kind))
+                row.closed_loop = closed_loop(row, goal, kind)
 
 
-def closed_loop(row: Row, metric: str, limit_ms: float) -> dict[str, float]:
+def closed_loop(row: Row, goal: Goal, kind: str) -> dict[str, Any]:
     """What a latency goal missed under a closed loop would take, from the row's own figures.
 
     Each of N connections sends its next request when the last is answered, so the mean latency
@@ -317,13 +325,14 @@ def closed_loop(row: Row, metric: str, limit_ms: float) -> dict[str, float]:
     aside: `most_rps`. Where `needed_rps` > `most_rps`, no spreading of the work meets the goal;
     only a cheaper request or a tighter tail would.
     """
-    throughput = row.load["throughput"]
-    mean_ms = row.concurrency / throughput * 1000
-    tail = row.load[metric] / mean_ms
+    mean_ms = row.concurrency / row.load["throughput"] * 1000
+    tail = row.load[goal.metric] / mean_ms
     reading = {
+        "goal": goal.label(kind),
+        "percentile": goal.metric.removesuffix("_ms"),
         "mean_ms": mean_ms,
         "tail": tail,
-        "needed_rps": row.concurrency * tail / limit_ms * 1000,
+        "needed_rps": row.concurrency * tail / goal.limit_for(kind) * 1000,
     }
     cpu_ms = sum(row.cpu_ms.values())
     if cpu_ms:
