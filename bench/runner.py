@@ -310,7 +310,8 @@ def _judge(rows: list[Row], kind: str) -> None:
                 continue
             passed = goal.passed(value, kind)
             row.goals.append({"goal": goal.label(kind), "value": value, "passed": passed})
-            if goal.metric in ("p95_ms", "p99_ms") and not passed and row.concurrency > 1:
+            latency = goal.metric in ("p95_ms", "p99_ms")
+            if latency and not passed and row.concurrency > 1 and row.load["throughput"]:
                 row.closed_loop = closed_loop(row, goal, kind)
 
 
