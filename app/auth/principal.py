@@ -36,13 +36,10 @@ class Permit:
     roles: tuple[str, ...]
     scope: str | None = None
 
-    def admits(self, principal: Principal) -> bool:
-        return principal.has_role(*self.roles) or (
-            self.scope is not None and principal.has_scope(self.scope)
-        )
-
     def check(self, principal: Principal) -> Principal:
         """The principal, if it may; else Forbidden."""
-        if self.admits(principal):
+        if principal.has_role(*self.roles) or (
+            self.scope is not None and principal.has_scope(self.scope)
+        ):
             return principal
         raise errors.Forbidden("your role or key does not allow this")

@@ -157,11 +157,6 @@ def counted_writer(
     looked up as its write was counted, the `writes`-th this minute; refused (RateLimited)
     over its allowed writes, found or not."""
     ratelimit.refuse_over(writes, write.allowed_writes, now, "writes")
-    return principal_of(write, row)
-
-
-def principal_of(write: Writing, row: tuple[Any, ...] | None) -> Principal | None:
-    """The writer whose row (`_ACTIVE_USER_QUERY`'s or `_LIVE_KEY_QUERY`'s) was read."""
     return _user_principal(row) if write.kind == "user" else _key_principal(row)
 
 

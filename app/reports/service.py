@@ -106,10 +106,7 @@ async def submit_report(
         )
         if not isinstance(reporter, Principal):
             assert scene.counted is not None  # read with its caller
-            writer = auth_service.counted_writer(reporter, *scene.counted, now)
-            if writer is None:
-                raise errors.Unauthorized(auth_service.INVALID_CREDENTIALS)
-            reporter = REPORTERS.check(writer)
+            reporter = _admitted(reporter, scene.counted, now)
         for attempt in range(MAX_FILINGS):
             if attempt:  # the last filing found its scene stale
                 scene = await store.scene(
@@ -159,26 +156,33 @@ async def submit_report(
         )
 
 
+def _admitted(write: Writing, counted: Counted, now: datetime) -> Principal:
+    """The caller its scene counted and looked up, if it may report; else 429 (over its limit),
+    401 (not found) or 403 (not a reporter), in that order."""
+    writer = auth_service.counted_writer(write, *counted, now)
+    if writer is None:
+        raise errors.Unauthorized(auth_service.INVALID_CREDENTIALS)
+    return REPORTERS.check(writer)
+
+
 def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCaller:
     """The report's caller, for its scene to look up and count, and (SQLite) to take the case
     number with, in one write (`alone`) when it may report."""
 
     async def counted_alone(wanted: WantedCase | None) -> tuple[Counted, OpenedCase | None]:
         async with db.bookkeeping() as conn:
-            writes, row = await auth_service.count_writer_on(conn, write, now)
-            writer = auth_service.principal_of(write, row)
-            case = None
-            if (
-                wanted is not None
-                and writes <= write.allowed_writes
-                and writer is not None
-                and REPORTERS.admits(writer)
-            ):  # as on PostgreSQL: a refused caller takes no number
-                agencies = list(incident_service.routes_of(wanted.township_code, wanted.rule))
-                case = await incident_service.take_case(
-                    conn, wanted.district_code, wanted.year, agencies
-                )
-        return Counted(writes, row), case
+            counted = Counted(*await auth_service.count_writer_on(conn, write, now))
+            if wanted is None:
+                return counted, None
+            try:
+                _admitted(write, counted, now)
+            except errors.BurnbanError:  # as on PostgreSQL: a refused caller takes no number
+                return counted, None
+            agencies = list(incident_service.routes_of(wanted.township_code, wanted.rule))
+            case = await incident_service.take_case(
+                conn, wanted.district_code, wanted.year, agencies
+            )
+        return counted, case
 
     return WritingCaller(
         write.kind,
