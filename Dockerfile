@@ -10,8 +10,11 @@ RUN python -m build --wheel --outdir /dist
 
 FROM python:3.12-slim
 RUN useradd --create-home --uid 10001 burnban
+# The exact versions of requirements.lock (`./dev lock`), then the app without resolving again.
+COPY requirements.lock /tmp/
+RUN pip install --no-cache-dir -r /tmp/requirements.lock && rm /tmp/requirements.lock
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl
+RUN pip install --no-cache-dir --no-deps /tmp/*.whl && rm /tmp/*.whl && pip check
 USER burnban
 WORKDIR /home/burnban
 ENV BURNBAN_MEDIA_DIR=/home/burnban/media \
