@@ -1,13 +1,8 @@
 """Request dependencies: the unit of work, the caller, and who may call what.
 
-Each dependency FastAPI resolves costs ~40 µs of CPU a request, however little it does (0.165:
-its cache key, scopes and kind are worked out anew for every node, at every place it appears
-in the tree). So the dependencies every route has - the unit of work, the caller, the role
-check - read the app's services from the request (`database_of` ...) rather than depending on
-one dependency each, and the role check looks the caller up itself (on `POST /reports`, then,
-that was 12 % of the API's instructions: bench/README.md). `POST /reports` now depends on its
-credentials only (`WritingDep`) and looks its caller up with its scene. Routes off the hot path
-take the services as dependencies (`DatabaseDep` ...), which read the same state.
+A write's caller is looked up as its write is counted against BURNBAN_RATE_LIMIT_WRITES, before
+the route's unit of work begins and before its body is looked at: 429, 401 and 403 come before
+422. A read's caller is looked up in the request's unit of work.
 """
 
 from __future__ import annotations
@@ -94,9 +89,8 @@ async def get_principal(
     request: Request, session: SessionDep, bearer: BearerDep, api_key: ApiKeyDep
 ) -> Principal:
     """The caller, looked up once a request. A write is counted against
-    BURNBAN_RATE_LIMIT_WRITES a minute per API key or user as the caller is looked up, in the
-    same round trip and before the route's unit of work writes (429 beyond, invalid
-    credentials or not)."""
+    BURNBAN_RATE_LIMIT_WRITES a minute per API key or user, then its caller looked up (429
+    beyond the limit, invalid credentials or not)."""
     return await _principal(request, session, bearer, api_key)
 
 
@@ -107,7 +101,7 @@ async def _principal(
     api_key: str | None,
 ) -> Principal:
     """`get_principal`'s lookup: a read's in the request's unit of work, `session`; a write's
-    on the bookkeeping pool, as the write is counted (no `session` needed)."""
+    as the write is counted (`Database.counters`: no `session` needed)."""
     known: Principal | None = request.scope.get(_PRINCIPAL)
     if known is not None:
         return known
@@ -160,23 +154,17 @@ def require(*roles: str, scope: str | None = None) -> Callable[..., Coroutine[An
     return check
 
 
-async def get_writing(
-    request: Request, bearer: BearerDep, api_key: ApiKeyDep
-) -> auth_service.Writing:
-    """A write's credentials, checked without the database, for a route that looks its caller
-    up itself as it counts the write (`POST /reports`, with its scene): 401 if there are none,
-    or if the token is not ours or has expired."""
-    return _writing(request, bearer, api_key)
+def require_writer(permit: Permit) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """`require` for a write route with a unit of work of its own (`POST /reports`): no
+    request unit of work is opened for the caller's lookup."""
+
+    async def check(request: Request, bearer: BearerDep, api_key: ApiKeyDep) -> Principal:
+        assert request.method in _WRITE_METHODS, "a write's caller is counted, not read"
+        return permit.check(await _principal(request, None, bearer, api_key))
+
+    return check
 
 
-async def check_writer(request: Request, permit: Permit) -> Principal:
-    """The caller of a write looked up and counted as `get_principal` does, then checked
-    against `permit`, outside FastAPI's dependencies (see app/reports/router.py)."""
-    bearer, api_key = await _bearer(request), await _api_key(request)
-    return permit.check(await _principal(request, None, bearer, api_key))
-
-
-WritingDep = Annotated[auth_service.Writing, Depends(get_writing)]
 AdminDep = Annotated[Principal, Depends(require("admin"))]
 AnyUserDep = Annotated[Principal, Depends(require("grid_worker", "officer", "supervisor", "admin"))]
 GridReaderDep = Annotated[

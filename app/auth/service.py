@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,25 +21,18 @@ from app.auth.models import KEY_PRINCIPAL_COLUMNS, USER_PRINCIPAL_COLUMNS, ApiKe
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate, UserCreate
 from app.db import Database
-from app.dbdriver import DriverStatement, Pooled
 from app.grid.models import Cell
 from app.ratelimit import service as ratelimit
 
 _USERS = User.__table__  # type: ignore[attr-defined]
 _KEYS = ApiKey.__table__  # type: ignore[attr-defined]
-# Every authenticated request runs one of these lookups, by the driver (app/dbdriver.py); a
-# write's lookup counts the write too, in the same round trip (app/ratelimit). A report's runs
-# in its scene on PostgreSQL (app/spatial/postgis.py: the same conditions, spelt in SQL).
-_ACTIVE_USER_QUERY = sa_select(*(_USERS.c[name] for name in USER_PRINCIPAL_COLUMNS)).where(
+# Every authenticated request runs one of these lookups.
+_ACTIVE_USER: Select[Any] = sa_select(*(_USERS.c[name] for name in USER_PRINCIPAL_COLUMNS)).where(
     _USERS.c.id == bindparam("id"), _USERS.c.is_active
 )
-_LIVE_KEY_QUERY = sa_select(*(_KEYS.c[name] for name in KEY_PRINCIPAL_COLUMNS)).where(
+_LIVE_KEY: Select[Any] = sa_select(*(_KEYS.c[name] for name in KEY_PRINCIPAL_COLUMNS)).where(
     _KEYS.c.key_hash == bindparam("hash"), _KEYS.c.revoked_at.is_(None)
 )
-_ACTIVE_USER = DriverStatement(_ACTIVE_USER_QUERY)
-_LIVE_KEY = DriverStatement(_LIVE_KEY_QUERY)
-_ACTIVE_USER_WRITING = ratelimit.CountedRead(_ACTIVE_USER_QUERY)
-_LIVE_KEY_WRITING = ratelimit.CountedRead(_LIVE_KEY_QUERY)
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
@@ -74,14 +66,16 @@ async def principal_from_token(
     user_id = security.token_subject(token, secret_key, now)
     if user_id is None:
         return None
-    return _user_principal(await _ACTIVE_USER.first(await session.connection(), {"id": user_id}))
+    conn = await session.connection()
+    return _user_principal((await conn.execute(_ACTIVE_USER, {"id": user_id})).first())
 
 
 async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
     if not key.startswith(security.API_KEY_PREFIX):
         return None
     conn = await session.connection()
-    return _key_principal(await _LIVE_KEY.first(conn, {"hash": security.hash_api_key(key)}))
+    found = await conn.execute(_LIVE_KEY, {"hash": security.hash_api_key(key)})
+    return _key_principal(found.first())
 
 
 INVALID_CREDENTIALS = "the token or API key is invalid or expired"
@@ -100,7 +94,7 @@ class Writing:
 
     @property
     def params(self) -> dict[str, str]:
-        """The lookup's parameters in `_ACTIVE_USER_QUERY` or `_LIVE_KEY_QUERY`."""
+        """The lookup's parameters in `_ACTIVE_USER` or `_LIVE_KEY`."""
         return {"id" if self.kind == "user" else "hash": self.lookup}
 
 
@@ -128,53 +122,40 @@ def key_writing(api_key: str, allowed_writes: int) -> Writing:
 
 
 async def writer(db: Database, write: Writing, now: datetime) -> Principal | None:
-    """The caller making the write (None if none), the write counted in the same round trip."""
-    writes, row = await count_writer(db, write, now)
-    return counted_writer(write, writes, row, now)
-
-
-async def count_writer(
-    db: Database, write: Writing, now: datetime
-) -> tuple[int, tuple[Any, ...] | None]:
-    """Count the write and look its caller up, in one round trip on the bookkeeping pool: the
-    count this minute, and the caller's row (None if none)."""
-    async with db.bookkeeping() as conn:
-        return await count_writer_on(conn, write, now)
-
-
-async def count_writer_on(
-    conn: AsyncConnection | Pooled, write: Writing, now: datetime
-) -> tuple[int, tuple[Any, ...] | None]:
-    """`count_writer` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
-    read = _ACTIVE_USER_WRITING if write.kind == "user" else _LIVE_KEY_WRITING
-    return await read.run_on(conn, write.counted_as, now, write.params)
-
-
-def counted_writer(
-    write: Writing, writes: int, row: tuple[Any, ...] | None, now: datetime
-) -> Principal | None:
-    """The caller whose row (`_ACTIVE_USER_QUERY`'s or `_LIVE_KEY_QUERY`'s, None if none) was
-    looked up as its write was counted, the `writes`-th this minute; refused (RateLimited)
-    over its allowed writes, found or not."""
+    """The caller making the write (None if none), its write counted first, committed at once
+    whatever becomes of it: refused (RateLimited) over its allowed writes, found or not."""
+    async with db.counters() as conn:
+        writes = await ratelimit.count_on(conn, write.counted_as, now)
+        found = None
+        if writes <= write.allowed_writes and write.lookup:
+            query = _ACTIVE_USER if write.kind == "user" else _LIVE_KEY
+            found = (await conn.execute(query, write.params)).first()
     ratelimit.refuse_over(writes, write.allowed_writes, now, "writes")
-    return _user_principal(row) if write.kind == "user" else _key_principal(row)
+    return _user_principal(found) if write.kind == "user" else _key_principal(found)
 
 
-def _user_principal(row: tuple[Any, ...] | None) -> Principal | None:
+def _user_principal(row: Row[Any] | None) -> Principal | None:
     if row is None:
         return None
-    user_id, name, role, cell_code, agency_code = row
     return Principal(
-        kind="user", id=user_id, name=name, role=role, cell_code=cell_code, agency_code=agency_code
+        kind="user",
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        cell_code=row.cell_code,
+        agency_code=row.agency_code,
     )
 
 
-def _key_principal(row: tuple[Any, ...] | None) -> Principal | None:
+def _key_principal(row: Row[Any] | None) -> Principal | None:
     if row is None:
         return None
-    key_id, name, scopes, cell_code = row
     return Principal(
-        kind="api_key", id=key_id, name=name, scopes=frozenset(scopes), cell_code=cell_code
+        kind="api_key",
+        id=row.id,
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        cell_code=row.cell_code,
     )
 
 

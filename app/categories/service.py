@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +19,33 @@ from app.categories.models import Category
 from app.categories.schemas import CategoryIn, CategoryOut, MergeRule, Routing, TimeLimits
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """What a report needs of its category: materials, routing, time limits, merge rule."""
+
+    code: str
+    materials: list[str]
+    lead: list[str]
+    cooperating: list[str]
+    acknowledge_minutes: int
+    resolve_minutes: int
+    merge_radius_m: float
+    merge_window_minutes: int
+
+
+_CATEGORIES = Category.__table__  # type: ignore[attr-defined]
+_RULE = sa_select(*(_CATEGORIES.c[f.name] for f in fields(CategoryRule))).where(
+    _CATEGORIES.c.code == bindparam("code")
+)
+
+
+async def rule_of(session: AsyncSession, code: str) -> CategoryRule | None:
+    """The category's rule, or None if there is no such category."""
+    conn = await session.connection()
+    row = (await conn.execute(_RULE, {"code": code})).mappings().first()
+    return None if row is None else CategoryRule(**row)
 
 
 async def list_categories(session: AsyncSession) -> Sequence[Category]:

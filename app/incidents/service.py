@@ -8,9 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
 import shapely
-from sqlalchemy import JSON, Integer, String, bindparam, insert, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, case, insert, literal, select, text, update
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,9 +17,9 @@ from app import errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
-from app.db import Database, Unit
-from app.dbdriver import DriverStatement, Pooled
-from app.dbtypes import Columns, new_id
+from app.categories.service import CategoryRule
+from app.db import Database
+from app.dbtypes import Columns, UtcDateTime, new_id
 from app.grid import service as grid_service
 from app.grid.schemas import Located
 from app.incidents import access
@@ -40,14 +38,7 @@ from app.incidents.schemas import (
 )
 from app.outbox import service as outbox
 from app.reports.models import Report
-from app.spatial.store import (
-    CategoryRule,
-    Joining,
-    OpenedCase,
-    OpenIncident,
-    Opening,
-    Scene,
-)
+from app.spatial.types import GeometryType
 
 # Case numbers count per calendar year where the districts are: China, UTC+8, no DST.
 CASE_YEAR_TZ = timezone(timedelta(hours=8))
@@ -63,13 +54,15 @@ _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _INCIDENT_COLUMNS = tuple(c.name for c in _INCIDENTS.c)
 _ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 _AGENCIES = Agency.__table__  # type: ignore[attr-defined]
+_EVENTS = IncidentEvent.__table__  # type: ignore[attr-defined]
+_POINT = GeometryType("POINT")
 
 
 _R = TypeVar("_R", bound=Routed)
 
 
 class _IncidentKeys(Protocol):
-    """An incident stored, being opened or read to be joined: what its rows refer to it by."""
+    """An incident stored or being opened: what its rows refer to it by."""
 
     @property
     def id(self) -> str: ...
@@ -90,37 +83,57 @@ class Sighting:
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a report goes, the incident as it will be once the report is filed, and the
-    incident's share of the filing (see `SpatialStore.file_report`)."""
+    """Where a report went: its incident as it now is, the agencies it is routed to, and the
+    events to tell the world (appended with the report's own)."""
 
     incident: IncidentRef
     routed: Sequence[Routed]
-    joins: Joining | None
-    opens: Opening | None
-    events: list[dict[str, Any]]  # incident_events rows
     outbox: list[outbox.Event]
 
 
-async def route(
-    unit: Unit,
-    scene: Scene,
-    category: CategoryRule,
-    sighting: Sighting,
-    actor: Principal,
-    now: datetime,
-) -> Routing:
-    """Join the nearest open incident seen recently nearby (the scene's), or open a new one
-    and route it to the responsible agencies: numbered in the scene, or now."""
-    if scene.nearest is not None:
-        return _joining(scene.nearest, sighting, actor, now)
-    return await _opening(unit, category, sighting, scene.case, actor, now)
+# The incident a report joins, as it is under the report's area lock (see `join`).
+_JOINED = select(
+    _INCIDENTS.c.id,
+    _INCIDENTS.c.case_number,
+    _INCIDENTS.c.district_code,
+    _INCIDENTS.c.status,
+    _INCIDENTS.c.version,
+    _INCIDENTS.c.report_count,
+).where(_INCIDENTS.c.id == bindparam("id"))
 
 
-def _joining(
-    incident: OpenIncident, sighting: Sighting, actor: Principal, now: datetime
+async def join(
+    session: AsyncSession, incident_id: str, sighting: Sighting, actor: Principal, now: datetime
 ) -> Routing:
-    """Planned against the version read: if it changes first, the filing is stale."""
+    """The report joins the open incident: one more report, and the incident is where the
+    latest observation saw the fire (a fire moves with the wind)."""
+    conn = await session.connection()
+    incident = (await conn.execute(_JOINED, {"id": incident_id})).one()
     version, report_count = incident.version + 1, incident.report_count + 1
+    seen_later = _INCIDENTS.c.last_observed_at <= sighting.observed_at
+    await conn.execute(
+        update(_INCIDENTS)
+        .where(_INCIDENTS.c.id == incident_id)
+        .values(
+            version=version,
+            report_count=report_count,
+            updated_at=now,
+            lon=case((seen_later, sighting.lon), else_=_INCIDENTS.c.lon),
+            lat=case((seen_later, sighting.lat), else_=_INCIDENTS.c.lat),
+            location=case(
+                (seen_later, literal(shapely.Point(sighting.lon, sighting.lat), _POINT)),
+                else_=_INCIDENTS.c.location,
+            ),
+            last_observed_at=case(
+                (seen_later, literal(sighting.observed_at, UtcDateTime())),
+                else_=_INCIDENTS.c.last_observed_at,
+            ),
+        )
+    )
+    note = f"report {sighting.report_id}"
+    await conn.execute(
+        insert(_EVENTS), [event_row(incident, actor, now, "report_added", note=note)]
+    )
     updated = {
         "id": incident.id,
         "case_number": incident.case_number,
@@ -134,37 +147,26 @@ def _joining(
         IncidentRef(
             id=incident.id, case_number=incident.case_number, status=incident.status, is_new=False
         ),
-        sorted_assignments(
-            Routed(agency=AgencyRef(code=code, name=name), role=role)
-            for code, name, role in incident.routed
-        ),
-        Joining(
-            incident.id, incident.version, sighting.observed_at, sighting.lon, sighting.lat, now
-        ),
-        None,
-        [event_row(incident, actor, now, "report_added", note=f"report {sighting.report_id}")],
+        await assignments_of(session, incident.id),
         [outbox.Event("incident.updated", updated, incident.id, incident.district_code)],
     )
 
 
-async def _opening(
-    unit: Unit,
+async def open_incident(
+    db: Database,
+    session: AsyncSession,
     category: CategoryRule,
     sighting: Sighting,
-    case: OpenedCase | None,
     actor: Principal,
     now: datetime,
 ) -> Routing:
-    """A new incident, numbered (unless `case` is its number) and routed: the township of the
-    village is responsible, the category names the others."""
+    """A new incident, numbered and routed: the township of the village is responsible, the
+    category names the others."""
     located = sighting.located
     district = located.district.code
     year = case_year(now)
-    wanted = routes_of(located.township.code, category)
-    if case is None:
-        case = await open_case(unit, district, year, list(wanted))
-    seq, names = case
-    row: dict[str, Any] = dict.fromkeys(_INCIDENT_COLUMNS) | {  # every column: see Columns
+    seq = await next_case_seq(db, session, district, year)
+    row: dict[str, Any] = {
         "id": new_id(),
         "case_number": f"{district}-{year}-{seq:06d}",
         "district_code": district,
@@ -184,83 +186,55 @@ async def _opening(
         "report_count": 1,
         "rework_count": 0,
     }
-    incident = Columns(row)
-    rows = _assignment_rows(incident, wanted, names, now)
-    assignments = _assignments_out(rows, names)
+    conn = await session.connection()
+    await conn.execute(insert(_INCIDENTS), [row])
+    incident = Columns(dict.fromkeys(_INCIDENT_COLUMNS) | row)  # read as the model would be
+    assignments = await _assign(session, incident, routes_of(located.township.code, category), now)
     note = f"report {sighting.report_id}"
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
+    events = [
+        event_row(incident, actor, now, "opened", None, "dispatched", note),
+        event_row(incident, actor, now, "routed", note=routes),
+    ]
+    await conn.execute(insert(_EVENTS), events)
     item = incident_out(incident, located, assignments, now).model_dump(mode="json")
     return Routing(
         IncidentRef(
             id=incident.id, case_number=incident.case_number, status="dispatched", is_new=True
         ),
         assignments,
-        None,
-        Opening(row, rows),
-        [
-            event_row(incident, actor, now, "opened", None, "dispatched", note),
-            event_row(incident, actor, now, "routed", note=routes),
-        ],
         [outbox.Event("incident.created", item, incident.id, district)],
     )
 
 
-# Insert or increment, one statement on both databases (SQLite ≥ 3.35, PostgreSQL ≥ 9.5). A new
-# case also needs the names of the agencies it is routed to: they come back with its number,
-# as a JSON object of name by code.
-_OPEN_CASE = {
-    dialect: DriverStatement(
-        text(
-            "INSERT INTO case_counters (district_code, year, last_seq) "
-            "VALUES (:district, :year, 1) ON CONFLICT (district_code, year) "
-            "DO UPDATE SET last_seq = case_counters.last_seq + 1 "
-            f"RETURNING last_seq, (SELECT {names} FROM agencies WHERE {wanted}) AS names"
-        )
-        .bindparams(bindparam("codes", type_=codes))
-        .columns(last_seq=Integer, names=JSON)
-    )
-    for dialect, names, wanted, codes in (
-        ("postgresql", "json_object_agg(code, name)", "code = ANY(:codes)", ARRAY(String())),
-        (
-            "sqlite",
-            "json_group_object(code, name)",
-            "code IN (SELECT value FROM json_each(:codes))",
-            JSON(),
-        ),
-    )
-}
+# Insert or increment, one statement on both databases (SQLite >= 3.35, PostgreSQL >= 9.5).
+_NEXT_CASE_SEQ = text(
+    "INSERT INTO case_counters (district_code, year, last_seq) VALUES (:district, :year, 1) "
+    "ON CONFLICT (district_code, year) DO UPDATE SET last_seq = case_counters.last_seq + 1 "
+    "RETURNING last_seq"
+)
 
 
-async def open_case(
-    unit: Unit, district_code: str, year: int, agencies: Sequence[str]
-) -> OpenedCase:
-    """The next case number's sequence (unique, gaps allowed: a case rolled back skips one),
-    and the names of those of `agencies` that exist.
-
-    Counted as bookkeeping (`Database.bookkeeping`): held until the report committed, the
-    counter's row made every new incident of the district wait for the one before it. A report
-    takes its number with its scene instead (`SpatialStore.scene`: on PostgreSQL in the same
-    statement, on SQLite in the write that counts its caller); this is for a report whose
-    scene did not number its case (one planned anew, say).
-    """
-    async with Database.of(unit).bookkeeping(unit) as conn:
-        return await take_case(conn, district_code, year, agencies)
-
-
-async def take_case(
-    conn: AsyncConnection | Pooled, district_code: str, year: int, agencies: Sequence[str]
-) -> OpenedCase:
-    """`open_case` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
-    params = {"district": district_code, "year": year, "codes": list(agencies)}
-    [(seq, names)] = await _OPEN_CASE[conn.dialect.name].rows(conn, params)
-    return OpenedCase(seq, dict(names or {}))  # PostgreSQL: NULL if none
+async def next_case_seq(db: Database, session: AsyncSession, district_code: str, year: int) -> int:
+    """The next case number's sequence in the district and year: unique, gaps allowed (a
+    report that fails after taking one skips it). Counted apart from the unit of work
+    (`Database.counters`), so that the district's counter is not held locked while the
+    report is filed."""
+    async with db.counters(within=session) as conn:
+        found = await conn.execute(_NEXT_CASE_SEQ, {"district": district_code, "year": year})
+        return int(found.scalar_one())
 
 
 async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
     """Route the incident (see `routes_of`) and store the assignments."""
-    wanted = routes_of(incident.township_code, category)
+    return await _assign(session, incident, routes_of(incident.township_code, category), now)
+
+
+async def _assign(
+    session: AsyncSession, incident: _IncidentKeys, wanted: dict[str, str], now: datetime
+) -> list[AssignmentOut]:
     names = await _agency_names(session, list(wanted))
     rows = _assignment_rows(incident, wanted, names, now)
     if rows:

@@ -47,8 +47,13 @@ class Event:
     district_code: str | None = None
 
 
-def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
-    """The events as outbox rows, in order (their ids follow the order given)."""
+async def append(session: AsyncSession, events: Sequence[Event], now: datetime) -> None:
+    """Append the events in order (their ids follow it), in the caller's unit of work."""
+    conn = await session.connection()
+    await conn.execute(insert(_OUTBOX), _rows(events, now))
+
+
+def _rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
     return [
         {
             "type": e.type,

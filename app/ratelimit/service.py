@@ -1,26 +1,19 @@
 """Fixed one-minute windows counted in the database, so every API process sees one count.
 
-Each count is its own short committed transaction: a refused or failed request still counts,
-and no request holds a counter row locked while it does its own work. A write's count is made
-in the round trip that looks its caller up (`CountedRead`). A report's, on PostgreSQL, is made
-in its scene's statement (app/spatial/postgis.py), which holds the caller's row until that one
-statement commits, and which counts nothing if it fails.
+Each count is its own short committed transaction (`Database.counters`): a refused or failed
+request still counts, and no request holds a counter row locked while it does its own work.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select, text, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, delete, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import errors
 from app.db import Database
-from app.dbdriver import DriverStatement, Pooled
 from app.dbtypes import UtcDateTime
 from app.ratelimit.models import RateLimitCounter
 
@@ -28,14 +21,24 @@ WINDOW = timedelta(minutes=1)
 FAILED_LOGINS_PER_MINUTE = 10
 _COUNTERS = RateLimitCounter.__table__  # type: ignore[attr-defined]
 
-# Insert or increment, one statement (SQLite ≥ 3.35, PostgreSQL ≥ 9.5), as bookkeeping: on
-# PostgreSQL in autocommit, not waiting for the WAL flush (0.5 ms instead of 3-5 ms here).
-_INCREMENT = DriverStatement(
-    text(
-        "INSERT INTO rate_limit_counters (key, window_start, count) "
-        "VALUES (:key, :window_start, 1) ON CONFLICT (key, window_start) "
-        "DO UPDATE SET count = rate_limit_counters.count + 1 RETURNING count"
-    ).bindparams(bindparam("window_start", type_=UtcDateTime()))
+# Insert or increment, one statement on both databases (SQLite >= 3.35, PostgreSQL >= 9.5).
+_INCREMENT = text(
+    "INSERT INTO rate_limit_counters (key, window_start, count) "
+    "VALUES (:key, :window_start, 1) ON CONFLICT (key, window_start) "
+    "DO UPDATE SET count = rate_limit_counters.count + 1 RETURNING count"
+).bindparams(bindparam("window_start", type_=UtcDateTime()))
+# A key's first count in a new window forgets its older windows. A row that another
+# transaction holds (PostgreSQL) is skipped rather than waited for, and forgotten at the key's
+# next new window.
+_FORGET_OLDER = delete(_COUNTERS).where(
+    tuple_(_COUNTERS.c.key, _COUNTERS.c.window_start).in_(
+        select(_COUNTERS.c.key, _COUNTERS.c.window_start)
+        .where(
+            _COUNTERS.c.key == bindparam("key"),
+            _COUNTERS.c.window_start < bindparam("window_start", type_=UtcDateTime()),
+        )
+        .with_for_update(skip_locked=True)
+    )
 )
 
 
@@ -52,81 +55,18 @@ def seconds_left(now: datetime) -> int:
 
 async def count(db: Database, key: str, now: datetime) -> int:
     """Add one to the key's count in this window; the new count."""
+    async with db.counters() as conn:
+        return await count_on(conn, key, now)
+
+
+async def count_on(conn: AsyncConnection, key: str, now: datetime) -> int:
+    """`count` on a counters connection already taken (`Database.counters`)."""
     window = window_of(now)
-    async with db.bookkeeping() as conn:
-        [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
-        await _forget_older_windows(conn, key, window, value)
-    return int(value)
-
-
-_FORGET_OLDER = DriverStatement(
-    delete(_COUNTERS).where(
-        _COUNTERS.c.key == bindparam("key"),
-        _COUNTERS.c.window_start < bindparam("window_start", type_=UtcDateTime()),
-    )
-)
-
-
-async def _forget_older_windows(
-    conn: AsyncConnection | Pooled, key: str, window: datetime, value: int
-) -> None:
+    params = {"key": key, "window_start": window}
+    value = int((await conn.execute(_INCREMENT, params)).scalar_one())
     if value == 1:  # the key's first hit in a new window: its older windows are done with
-        await _FORGET_OLDER.rows(conn, {"key": key, "window_start": window})
-
-
-class CountedRead:
-    """A read made together with a count: a write's caller, looked up as the write is counted.
-
-    On PostgreSQL one statement, the count a data-modifying WITH of the read; on SQLite the
-    count then the read, in one short write transaction. Either way on the bookkeeping
-    connection (`Database.bookkeeping`), so the count stands alone. The read's parameters must
-    not be named `rl_key` or `rl_window`, and its first column is never NULL in a row found.
-    """
-
-    def __init__(self, read: Select[Any]) -> None:
-        self._read = DriverStatement(read)
-        counted = (
-            pg_insert(_COUNTERS)
-            .values(key=bindparam("rl_key"), window_start=bindparam("rl_window"), count=1)
-            .on_conflict_do_update(
-                index_elements=[_COUNTERS.c.key, _COUNTERS.c.window_start],
-                set_={"count": _COUNTERS.c.count + 1},
-            )
-            .returning(_COUNTERS.c.count)
-            .cte("counted")
-        )
-        found = read.subquery("found")
-        self._together = DriverStatement(
-            select(counted.c.count, *found.c).select_from(counted.outerjoin(found, true()))
-        )
-
-    async def run(
-        self, db: Database, key: str, now: datetime, params: Mapping[str, Any]
-    ) -> tuple[int, tuple[Any, ...] | None]:
-        """Count one more for the key in this window and read: the new count, and the row
-        read (None if none)."""
-        async with db.bookkeeping() as conn:
-            return await self.run_on(conn, key, now, params)
-
-    async def run_on(
-        self,
-        conn: AsyncConnection | Pooled,
-        key: str,
-        now: datetime,
-        params: Mapping[str, Any],
-    ) -> tuple[int, tuple[Any, ...] | None]:
-        """`run` on a bookkeeping connection already taken (`Database.bookkeeping`)."""
-        window = window_of(now)
-        if conn.dialect.name == "postgresql":
-            [(value, *row)] = await self._together.rows(
-                conn, {**params, "rl_key": key, "rl_window": window}
-            )
-            found = None if row[0] is None else tuple(row)
-        else:
-            [(value,)] = await _INCREMENT.rows(conn, {"key": key, "window_start": window})
-            found = await self._read.first(conn, params)
-        await _forget_older_windows(conn, key, window, value)
-        return int(value), found
+        await conn.execute(_FORGET_OLDER, params)
+    return value
 
 
 async def current(db: Database, key: str, now: datetime) -> int:

@@ -2,62 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from pydantic_core import to_json
 
 from app import errors
-from app.bodylimit import BodyLimitedRoute, body_limited_route
+from app.auth.principal import Principal
+from app.bodylimit import body_limited_route
 from app.deps import (
+    ClockDep,
     CurrentPrincipal,
+    DatabaseDep,
     SessionDep,
-    WritingDep,
-    check_writer,
-    clock_of,
-    database_of,
-    store_of,
+    StoreDep,
+    require_writer,
 )
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.reports import service
 from app.reports.schemas import ReportIn, ReportOut
 
 MAX_REPORT_BODY = 64 * 1024
-
-
-class ReportRoute(BodyLimitedRoute):
-    """`POST /reports` looks its caller up with its scene, in one round trip, so after its body
-    is validated (`WritingDep` checks only what needs no database). A body refused is refused
-    after its caller has been looked up and its write counted, as on every write route: 401,
-    403 and 429 come before 422. Here that holds for JSON that does not parse too, which
-    FastAPI refuses on other routes before their dependencies run."""
-
-    max_bytes = MAX_REPORT_BODY
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def caller_first(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError:
-                await check_writer(request, service.REPORTERS)
-                raise
-
-        return caller_first
-
-
 router = APIRouter(tags=["reports"], route_class=body_limited_route(MAX_REPORT_BODY))
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+# The caller is looked up, and its write counted, before the body is looked at: 429, 401 and
+# 403 come before 422.
+ReporterDep = Annotated[Principal, Depends(require_writer(service.REPORTERS))]
 
 
+@router.post(
+    "/reports",
+    operation_id="create_report",
+    status_code=201,
+    response_model=ReportOut,
+    responses={
+        409: {"description": "The same key is still in flight", **_PROBLEM},
+        413: {"description": "The body is over 64 KiB", **_PROBLEM},
+        422: {"description": "Refused; nothing was stored", **_PROBLEM},
+    },
+)
 async def create_report(
+    reporter: ReporterDep,
     data: ReportIn,
-    request: Request,
-    write: WritingDep,
+    db: DatabaseDep,
+    spatial: StoreDep,
+    clock: ClockDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -69,30 +59,11 @@ async def create_report(
     ] = None,
 ) -> Response:
     """Submit a report; it joins or opens an incident, routed to the responsible agencies."""
-    # The services are read from the request, not depended on, and the report makes its own
-    # unit of work on a bare connection: see app/deps.py and Database.bare.
-    db, store, now = database_of(request), store_of(request), clock_of(request).now()
-    result = await service.submit_report(db, store, write, data, idempotency_key, now)
+    result = await service.submit_report(db, spatial, reporter, data, idempotency_key, clock.now())
     headers = {"Location": f"/api/v1/reports/{result.body['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(to_json(result.body), 201, headers, media_type="application/json")
-
-
-router.add_api_route(
-    "/reports",
-    create_report,
-    methods=["POST"],
-    route_class_override=ReportRoute,
-    operation_id="create_report",
-    status_code=201,
-    response_model=ReportOut,
-    responses={
-        409: {"description": "The same key is still in flight", **_PROBLEM},
-        413: {"description": "The body is over 64 KiB", **_PROBLEM},
-        422: {"description": "Refused; nothing was stored", **_PROBLEM},
-    },
-)
 
 
 @router.get("/reports", operation_id="list_reports", response_model=Page[ReportOut])

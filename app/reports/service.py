@@ -1,4 +1,12 @@
-"""Report rules: accepting a report once, checking it, locating it, and reading it back."""
+"""Report rules: accepting a report once, checking it, locating it, merging it into an incident,
+and reading it back.
+
+`submit_report` reads top to bottom as the rules go: the answer under an idempotency key given
+again; the report checked, located and searched for the incident it joins; the incident joined
+or opened, numbered and routed (app/incidents/service.py); the report, its events and its key
+written in one unit of work. Its caller was admitted before (app/deps.py: the write counted,
+then 429, 401 and 403 before the body is looked at).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import shapely
+from sqlalchemy import insert
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
-from app.auth import service as auth_service
 from app.auth.principal import Permit, Principal
-from app.auth.service import Writing
+from app.categories import service as category_service
+from app.categories.service import CategoryRule
 from app.db import Database
 from app.dbtypes import Columns, new_id
 from app.grid import service as grid_service
@@ -27,31 +36,16 @@ from app.incidents.schemas import Actor, IncidentRef, Routed
 from app.media import service as media_service
 from app.outbox import service as outbox
 from app.pagination import decode_cursor, encode_cursor
-from app.ratelimit import service as ratelimit
 from app.reports.models import Report
 from app.reports.schemas import LocationOut, ReportIn, ReportOut, SubmittedLocation
-from app.spatial.store import (
-    CategoryRule,
-    Counted,
-    Filed,
-    Filing,
-    Numbering,
-    OpenedCase,
-    Scene,
-    SpatialStore,
-    WantedCase,
-    WritingCaller,
-    search_for,
-)
+from app.spatial.store import Search, SpatialStore
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 CREATED = 201
-# Filings a report may make before it gives up: each stale one means another report changed
-# the incident it was joining (or opened one where it would) since it read the scene.
-MAX_FILINGS = 10
 # Who may report: grid workers, and API keys for it (third-party apps).
 REPORTERS = Permit(("grid_worker",), scope="reports:write")
+_REPORTS = Report.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -71,137 +65,82 @@ def canonical(data: ReportIn) -> dict[str, Any]:
 
 async def submit_report(
     db: Database,
-    store: SpatialStore,
-    reporter: Principal | Writing,
+    spatial: SpatialStore,
+    reporter: Principal,
     data: ReportIn,
     idempotency_key: str | None,
     now: datetime,
 ) -> Submitted:
-    """Store a report, merge it into an incident and route it; once per idempotency key.
-
-    Everything is read first, in one go (`SpatialStore.scene`): the caller, looked up as its
-    write is counted (refused over its limit, unknown, or not one of REPORTERS), unless it was
-    checked already (a `Principal`); and the scene, from which the report, its answer and
-    every row it writes are made. Then it is filed in one step, which writes nothing if what
-    was read has changed meanwhile, and the report is made anew. On SQLite the database's one
-    write lock is held for the filing only. Every statement runs on the driver, in a unit of
-    work on a bare connection (`Database.bare`).
-    """
-    # Nothing here may refuse the report before its scene has looked its caller up and counted
-    # the write: 401, 403 and 429 come first (app/reports/router.py, ReportRoute).
+    """Store a report, merge it into an incident and route it; once per idempotency key."""
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
+
+    # A retry of a request answered before gets its first answer again, even if the grid, the
+    # category or the clock would now refuse it.
+    if key is not None:
+        async with db.read() as session:
+            stored = await idempotency.stored(session, reporter, key)
+        if stored is not None:
+            return Submitted(idempotency.answer(stored, body_hash), replayed=True)
+
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
-    # A report the clock refuses takes no case number with its scene (`_accepted`).
-    clock_problem = _observed_at_problem(data.observed_at, now)
-    numbering = None
-    if clock_problem is None:
-        numbering = Numbering(incident_service.case_year(now), data.material)
+    try:
+        async with db.write() as session:
+            category = _accepted(await category_service.rule_of(session, data.category), data, now)
+            chain = await spatial.locate(session, lon, lat)
+            if chain is None:
+                where = f"({data.location.lon:.6f}, {data.location.lat:.6f})"
+                raise errors.OutsideGrid(f"{where} is in no village of the grid")
+            sighting = incident_service.Sighting(
+                new_id(), lon, lat, observed_at, grid_service.located(chain)
+            )
 
-    caller = None if isinstance(reporter, Principal) else _writing_caller(db, reporter, now)
-    async with db.bare() as unit:
-        scene = await store.scene(
-            unit.conn, data.category, lon, lat, observed_at, numbering, caller
-        )
-        if not isinstance(reporter, Principal):
-            assert scene.counted is not None  # read with its caller
-            reporter = _admitted(reporter, scene.counted, now)
-        for attempt in range(MAX_FILINGS):
-            if attempt:  # the last filing found its scene stale
-                scene = await store.scene(
-                    unit.conn, data.category, lon, lat, observed_at, numbering
+            # The merge: writers near the point wait for each other from here until this unit
+            # commits, so two reports of one fire never open two incidents.
+            search = merge_search(category, lon, lat, observed_at)
+            await spatial.lock_area(session, search)
+            nearest = await spatial.nearest_open_incident(session, search)
+            if nearest is not None:
+                routing = await incident_service.join(session, nearest, sighting, reporter, now)
+            else:
+                routing = await incident_service.open_incident(
+                    db, session, category, sighting, reporter, now
                 )
-            try:
-                category, located = _accepted(scene, data, clock_problem)
-            except errors.BurnbanError:
-                # Refused, unless it is the retry of a request answered before (the grid, the
-                # category or the clock may have moved since): that gets its first answer again.
-                if (
-                    key is None
-                    or (stored := await idempotency.stored(unit.conn, reporter, key)) is None
-                ):
-                    raise
-                return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
-            sighting = incident_service.Sighting(new_id(), lon, lat, observed_at, located)
-            routing = await incident_service.route(unit, scene, category, sighting, reporter, now)
-            report = _report_row(data, sighting, routing, reporter, now)
+
+            report = _report_row(data, sighting, routing.incident, reporter, now)
             body = report_out(
-                Columns(report), located, routing.incident, routing.routed, []
+                Columns(report), sighting.located, routing.incident, routing.routed, []
             ).model_dump(mode="json")
+            await (await session.connection()).execute(insert(_REPORTS), [report])
             created = outbox.Event(
-                "report.created", body, routing.incident.id, located.district.code
+                "report.created", body, routing.incident.id, sighting.located.district.code
             )
-            filing = Filing(
-                search=search_for(category, lon, lat, observed_at),
-                joins=routing.joins,
-                opens=routing.opens,
-                events=routing.events,
-                report=report,
-                outbox=outbox.rows([*routing.outbox, created], now),
-                claim=None
-                if key is None
-                else idempotency.claim_row(reporter, key, body_hash, CREATED, body, now),
-            )
-            filed = await store.file_report(unit.conn, filing)
-            if filed is Filed.FILED:
-                return Submitted(body, replayed=False)
-            if filed is Filed.REPLAY:
-                assert key is not None  # only a key can be taken
-                stored = await idempotency.stored(unit.conn, reporter, key)
-                assert stored is not None  # the filing found it taken
-                return Submitted(idempotency.answer(stored, body_hash).body, replayed=True)
-        raise errors.Conflict(
-            "the incident nearby kept changing while this report was filed; retry"
-        )
+            await outbox.append(session, [*routing.outbox, created], now)
+            if key is not None:
+                await idempotency.claim(session, reporter, key, body_hash, CREATED, body, now)
+    except idempotency.KeyTaken:
+        # A retry under the same key was filed first, while this one worked: this one wrote
+        # nothing (its unit rolled back), and answers the first answer.
+        assert key is not None
+        async with db.read() as session:
+            stored = await idempotency.stored(session, reporter, key)
+        assert stored is not None  # the key was taken by a committed request
+        return Submitted(idempotency.answer(stored, body_hash), replayed=True)
+    return Submitted(body, replayed=False)
 
 
-def _admitted(write: Writing, counted: Counted, now: datetime) -> Principal:
-    """The caller its scene counted and looked up, if it may report; else 429 (over its limit),
-    401 (not found) or 403 (not a reporter), in that order."""
-    writer = auth_service.counted_writer(write, *counted, now)
-    if writer is None:
-        raise errors.Unauthorized(auth_service.INVALID_CREDENTIALS)
-    return REPORTERS.check(writer)
-
-
-def _writing_caller(db: Database, write: Writing, now: datetime) -> WritingCaller:
-    """The report's caller, for its scene to look up and count, and (SQLite) to take the case
-    number with, in one write (`alone`) when it may report."""
-
-    async def counted_alone(wanted: WantedCase | None) -> tuple[Counted, OpenedCase | None]:
-        async with db.bookkeeping() as conn:
-            counted = Counted(*await auth_service.count_writer_on(conn, write, now))
-            if wanted is None:
-                return counted, None
-            try:
-                _admitted(write, counted, now)
-            except errors.BurnbanError:  # as on PostgreSQL: a refused caller takes no number
-                return counted, None
-            agencies = list(incident_service.routes_of(wanted.township_code, wanted.rule))
-            case = await incident_service.take_case(
-                conn, wanted.district_code, wanted.year, agencies
-            )
-        return counted, case
-
-    return WritingCaller(
-        write.kind,
-        write.lookup,
-        write.counted_as,
-        ratelimit.window_of(now),
-        write.allowed_writes,
-        REPORTERS.roles,
-        REPORTERS.scope,
-        counted_alone,
+def merge_search(rule: CategoryRule, lon: float, lat: float, observed_at: datetime) -> Search:
+    """Where and when a report's incident may be: open incidents of its category within the
+    merge radius, last observed within the merge window either side of the report."""
+    window = timedelta(minutes=rule.merge_window_minutes)
+    return Search(
+        rule.code, lon, lat, rule.merge_radius_m, observed_at - window, observed_at + window
     )
 
 
-def _accepted(
-    scene: Scene, data: ReportIn, clock_problem: str | None
-) -> tuple[CategoryRule, Located]:
-    """The report's category and place, or why it is refused (`clock_problem`: what is wrong
-    with its observed_at, if anything)."""
-    category = scene.category
+def _accepted(category: CategoryRule | None, data: ReportIn, now: datetime) -> CategoryRule:
+    """The report's category, if the report is one it accepts, seen at a believable time."""
     if category is None:
         raise _invalid("category", f"unknown category {data.category!r}")
     if data.material is not None and data.material not in category.materials:
@@ -209,18 +148,17 @@ def _accepted(
         raise _invalid(
             "material", f"material {data.material!r} is not one of {category.code}'s ({allowed})"
         )
-    if clock_problem is not None:
-        raise _invalid("observed_at", clock_problem)
-    if scene.chain is None:
-        lon, lat = data.location.lon, data.location.lat
-        raise errors.OutsideGrid(f"({lon:.6f}, {lat:.6f}) is in no village of the grid")
-    return category, grid_service.located(scene.chain)
+    if data.observed_at > now + MAX_FUTURE:
+        raise _invalid("observed_at", "observed_at is more than 5 minutes in the future")
+    if data.observed_at < now - MAX_AGE:
+        raise _invalid("observed_at", "observed_at is more than 30 days ago")
+    return category
 
 
 def _report_row(
     data: ReportIn,
     sighting: incident_service.Sighting,
-    routing: incident_service.Routing,
+    incident: IncidentRef,
     reporter: Principal,
     now: datetime,
 ) -> dict[str, Any]:
@@ -247,18 +185,10 @@ def _report_row(
         "reporter_cell_code": reporter.cell_code,
         "village_code": located.village.code,
         "township_code": located.township.code,
-        "incident_id": routing.incident.id,
-        "opened_incident": routing.incident.is_new,
+        "incident_id": incident.id,
+        "opened_incident": incident.is_new,
         "client_report_id": data.client_report_id,
     }
-
-
-def _observed_at_problem(observed_at: datetime, now: datetime) -> str | None:
-    if observed_at > now + MAX_FUTURE:
-        return "observed_at is more than 5 minutes in the future"
-    if observed_at < now - MAX_AGE:
-        return "observed_at is more than 30 days ago"
-    return None
 
 
 def _invalid(field: str, msg: str) -> errors.ValidationFailed:

@@ -1,109 +1,43 @@
-"""Spatial store for the embedded SQLite default: R*Tree candidates, exact tests in shapely.
-
-A report's reads and writes run on sqlite3 directly, on a bare unit's connection
-(`app.db.Database.bare`): they are the hot path, and each statement through SQLAlchemy costs
-several times what SQLite takes to run it.
-"""
+"""Spatial store for the embedded SQLite default: R*Tree and lon/lat boxes first, exact tests in
+Python (shapely, the great-circle distance)."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 import shapely
-from sqlalchemy import Integer, Table, and_, func, text
+from sqlalchemy import Table, and_, bindparam, func, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.dbdriver import Pooled
-from app.dbsqlite import RowInsert, binder, raw
+from app.dbsqlite import HAVERSINE_FUNCTION
 from app.dbtypes import UtcDateTime
-from app.idempotency.models import IdempotencyKey
-from app.incidents.models import Assignment, Incident, IncidentEvent
-from app.outbox.models import OutboxEvent
-from app.reports.models import Report
-from app.spatial.store import (
-    IS_OPEN_INCIDENT,
-    CategoryRule,
-    CellBounds,
-    Chain,
-    Filed,
-    Filing,
-    Numbering,
-    OpenIncident,
-    Scene,
-    Search,
-    WantedCase,
-    WritingCaller,
-    search_for,
-)
-from app.spatial.types import GeometryType
+from app.spatial.store import IS_OPEN_INCIDENT, CellBounds, Chain, Search
 from geo.distance import bbox_around, haversine_m
 
-# The R*Tree is searched first; without the IN and the unary + on level, SQLite's planner
-# prefers ix_cells_level and probes the R*Tree once per village (linear in the grid's size).
-_CANDIDATE_VILLAGES = (
-    "SELECT c.boundary, c.code, c.name, t.code, t.name, d.code, d.name "
+# The villages whose R*Tree box holds the point, smallest code first, with their township and
+# district. The R*Tree is searched first: without the IN and the unary + on level, SQLite's
+# planner prefers ix_cells_level and probes the R*Tree once per village.
+_CANDIDATE_VILLAGES = text(
+    "SELECT c.boundary, c.code AS village_code, c.name AS village_name, "
+    "t.code AS township_code, t.name AS township_name, "
+    "d.code AS district_code, d.name AS district_name "
     "FROM cells c JOIN cells t ON t.code = c.parent_code JOIN cells d ON d.code = t.parent_code "
     "WHERE c.id IN (SELECT id FROM cells_rtree "
-    "WHERE min_lon <= ?1 AND max_lon >= ?1 AND min_lat <= ?2 AND max_lat >= ?2) "
+    "WHERE min_lon <= :lon AND max_lon >= :lon AND min_lat <= :lat AND max_lat >= :lat) "
     "AND +c.level = 'village' ORDER BY c.code"
 )
-_CATEGORY_RULE = (
-    "SELECT code, materials, lead, cooperating, acknowledge_minutes, resolve_minutes, "
-    "merge_radius_m, merge_window_minutes FROM categories WHERE code = ?"
+# The open incidents of the category in the search's lon/lat box, seen in its window. The
+# condition on status matches the partial index ix_incidents_open_lon_lat.
+_OPEN_INCIDENTS_IN_BOX = text(
+    "SELECT id, lon, lat, opened_at FROM incidents "
+    f"WHERE {IS_OPEN_INCIDENT} AND category = :category "
+    "AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat "
+    "AND last_observed_at BETWEEN :seen_from AND :seen_until"
+).bindparams(
+    bindparam("seen_from", type_=UtcDateTime()), bindparam("seen_until", type_=UtcDateTime())
 )
-# The condition on status matches the partial index ix_incidents_open_lon_lat: the open
-# incidents of the category in the box's longitudes are all that is read.
-_OPEN_INCIDENTS_IN_BOX = (
-    "SELECT lon, lat, opened_at, id, case_number, district_code, status, version, report_count "
-    f"FROM incidents WHERE {IS_OPEN_INCIDENT} AND category = ? "
-    "AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ? AND last_observed_at BETWEEN ? AND ?"
-)
-_ROUTED = (
-    "SELECT a.agency_code, g.name, a.role FROM assignments a "
-    "JOIN agencies g ON g.code = a.agency_code WHERE a.incident_id = ?"
-)
-_OPEN_VERSION = f"SELECT version FROM incidents WHERE id = ? AND {IS_OPEN_INCIDENT}"
-# A fire moves with the wind: the incident is where it was last seen. Every SET sees the row
-# as it was; times are compared as the fixed-width text SQLAlchemy stores.
-_JOIN = (
-    "UPDATE incidents SET report_count = report_count + 1, version = version + 1, "
-    "updated_at = :updated_at, "
-    "lon = CASE WHEN last_observed_at <= :observed_at THEN :lon ELSE lon END, "
-    "lat = CASE WHEN last_observed_at <= :observed_at THEN :lat ELSE lat END, "
-    "location = CASE WHEN last_observed_at <= :observed_at THEN :location ELSE location END, "
-    "last_observed_at = MAX(last_observed_at, :observed_at) WHERE id = :id"
-)
-_TIME = binder(UtcDateTime())
-_POINT = binder(GeometryType("POINT"))
-
-
-def _inserting(table: Table, suffix: str = "") -> RowInsert:
-    """Every column but a generated integer id."""
-    columns = [c.name for c in table.c if not (c.primary_key and isinstance(c.type, Integer))]
-    return RowInsert(table, columns, suffix)
-
-
-_INCIDENTS = _inserting(Incident.__table__)  # type: ignore[attr-defined]
-_ASSIGNMENTS = _inserting(Assignment.__table__)  # type: ignore[attr-defined]
-_EVENTS = _inserting(IncidentEvent.__table__)  # type: ignore[attr-defined]
-_REPORTS = _inserting(Report.__table__)  # type: ignore[attr-defined]
-_OUTBOX = _inserting(OutboxEvent.__table__)  # type: ignore[attr-defined]
-_CLAIM = _inserting(
-    IdempotencyKey.__table__,  # type: ignore[attr-defined]
-    " ON CONFLICT (caller_kind, caller_id, key) DO NOTHING RETURNING id",
-)
-
-HAVERSINE_FUNCTION = "burnban_haversine_m"
-
-
-def register_functions(dbapi_connection: Any) -> None:
-    """SQL functions the store's conditions call; registered on every new connection."""
-    dbapi_connection.create_function(HAVERSINE_FUNCTION, 4, haversine_m, deterministic=True)
+_INDEX_CELL = text("INSERT OR REPLACE INTO cells_rtree VALUES (:id, :a, :b, :c, :d)")
 
 
 class SqliteStore:
@@ -117,84 +51,45 @@ class SqliteStore:
             {"id": c.id, "a": c.min_lon, "b": c.max_lon, "c": c.min_lat, "d": c.max_lat}
             for c in cells
         ]
-        await conn.execute(
-            text("INSERT OR REPLACE INTO cells_rtree VALUES (:id, :a, :b, :c, :d)"), rows
-        )
+        await conn.execute(_INDEX_CELL, rows)
 
     async def locate(self, session: AsyncSession, lon: float, lat: float) -> Chain | None:
-        return _locate(raw(await session.connection()), lon, lat)
+        conn = await session.connection()
+        point = shapely.Point(lon, lat)
+        for row in await conn.execute(_CANDIDATE_VILLAGES, {"lon": lon, "lat": lat}):
+            if shapely.from_wkb(row.boundary).covers(point):
+                return Chain(
+                    row.village_code,
+                    row.village_name,
+                    row.township_code,
+                    row.township_name,
+                    row.district_code,
+                    row.district_name,
+                )
+        return None
 
-    async def scene(
-        self,
-        conn: Pooled,
-        category: str,
-        lon: float,
-        lat: float,
-        observed_at: datetime,
-        numbering: Numbering | None = None,
-        caller: WritingCaller | None = None,
-    ) -> Scene:
-        """Read in autocommit; then, given a caller, one short write turn of the database's
-        (`WritingCaller.alone`) counts its write, looks it up and, given `numbering`, takes the
-        case number of the incident the report would open. Without a caller no number is taken
-        here: the report takes one in a turn of its own (`open_case`)."""
-        db: sqlite3.Connection = conn.driver
-        row = db.execute(_CATEGORY_RULE, (category,)).fetchone()
-        if row is None:
-            counted = None if caller is None else (await caller.alone(None))[0]
-            return Scene(None, None, None, counted=counted)
-        code, materials, lead, cooperating, *limits = row
-        rule = CategoryRule(code, *(json.loads(v) for v in (materials, lead, cooperating)), *limits)
-        chain = _locate(db, lon, lat)
-        found = _open_nearby(db, search_for(rule, lon, lat, observed_at))
-        nearest = None if found is None else _open(db, found)
-        if caller is None:
-            return Scene(rule, chain, nearest)
-        wanted = None
-        if (
-            numbering is not None
-            and chain is not None
-            and nearest is None
-            and (numbering.material is None or numbering.material in rule.materials)
-        ):
-            wanted = WantedCase(chain.district_code, chain.township_code, numbering.year, rule)
-        counted, case = await caller.alone(wanted)
-        return Scene(rule, chain, nearest, case, counted)
+    async def lock_area(self, session: AsyncSession, search: Search) -> None:
+        """Nothing to do: a write unit holds the database's one write lock from its first
+        statement to its end (app/dbsqlite.py), so writers wait for each other everywhere."""
 
-    async def file_report(self, conn: Pooled, filing: Filing) -> Filed:
-        """Under the database's one write lock: the checks, then the writes. A unit that holds
-        the lock already (it took a case number) goes on in its transaction."""
-        await conn.begin_writing()
-        db: sqlite3.Connection = conn.driver
-        joins, opens = filing.joins, filing.opens
-        if joins is not None:
-            found = db.execute(_OPEN_VERSION, (joins.incident_id,)).fetchone()
-            if found is None or found[0] != joins.version:
-                return Filed.STALE
-        elif _open_nearby(db, filing.search) is not None:
-            return Filed.STALE
-        if filing.claim is not None:
-            if db.execute(_CLAIM.sql, _CLAIM.values(filing.claim)).fetchone() is None:
-                return Filed.REPLAY
-        if joins is not None:
-            db.execute(
-                _JOIN,
-                {
-                    "id": joins.incident_id,
-                    "updated_at": _TIME(joins.updated_at),
-                    "observed_at": _TIME(joins.observed_at),
-                    "lon": joins.lon,
-                    "lat": joins.lat,
-                    "location": _POINT(shapely.Point(joins.lon, joins.lat)),
-                },
-            )
-        if opens is not None:
-            _INCIDENTS.run(db, [opens.incident])
-            _ASSIGNMENTS.run(db, opens.assignments)
-        _EVENTS.run(db, filing.events)
-        _REPORTS.run(db, [filing.report])
-        _OUTBOX.run(db, filing.outbox)
-        return Filed.FILED
+    async def nearest_open_incident(self, session: AsyncSession, search: Search) -> str | None:
+        conn = await session.connection()
+        min_lon, min_lat, max_lon, max_lat = bbox_around(search.lon, search.lat, search.radius_m)
+        params = {
+            "category": search.category,
+            "min_lon": min_lon,
+            "max_lon": max_lon,
+            "min_lat": min_lat,
+            "max_lat": max_lat,
+            "seen_from": search.seen_from,
+            "seen_until": search.seen_until,
+        }
+        found = []
+        for row in await conn.execute(_OPEN_INCIDENTS_IN_BOX, params):
+            distance = haversine_m(search.lon, search.lat, row.lon, row.lat)
+            if distance <= search.radius_m:
+                found.append((distance, row.opened_at, row.id))
+        return min(found)[2] if found else None
 
     def within_m(
         self, table: Table, lon: float, lat: float, radius_m: float
@@ -207,43 +102,3 @@ class SqliteStore:
             table.c.lat.between(min_lat, max_lat),
             distance <= radius_m,
         )
-
-
-def _locate(db: sqlite3.Connection, lon: float, lat: float) -> Chain | None:
-    point = shapely.Point(lon, lat)
-    for boundary, *chain in db.execute(_CANDIDATE_VILLAGES, (lon, lat)):
-        if shapely.from_wkb(boundary).covers(point):
-            return Chain(*chain)
-    return None
-
-
-def _open_nearby(db: sqlite3.Connection, search: Search) -> tuple[Any, ...] | None:
-    """The search's nearest open incident (then the earliest opened, then by id): candidates
-    from a lon/lat box, then the exact great-circle distance."""
-    min_lon, min_lat, max_lon, max_lat = bbox_around(search.lon, search.lat, search.radius_m)
-    candidates = db.execute(
-        _OPEN_INCIDENTS_IN_BOX,
-        (
-            search.category,
-            min_lon,
-            max_lon,
-            min_lat,
-            max_lat,
-            _TIME(search.seen_from),
-            _TIME(search.seen_until),
-        ),
-    )
-    found = []
-    for lon, lat, *incident in candidates:
-        distance = haversine_m(search.lon, search.lat, lon, lat)
-        if distance <= search.radius_m:
-            found.append((distance, *incident))
-    return min(found)[2:] if found else None
-
-
-def _open(db: sqlite3.Connection, row: tuple[Any, ...]) -> OpenIncident:
-    incident_id, case_number, district_code, status, version, report_count = row
-    routed = [(code, name, role) for code, name, role in db.execute(_ROUTED, (incident_id,))]
-    return OpenIncident(
-        incident_id, case_number, district_code, status, version, report_count, routed
-    )

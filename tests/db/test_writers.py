@@ -12,11 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import func, select
 
-from app import errors
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database, create_engine
-from app.incidents.service import open_case
+from app.incidents.service import next_case_seq
 from tests.conftest import TEST_SECRET, new_sqlite_database
 from tests.factories import NOW
 
@@ -64,9 +63,8 @@ async def test_writers_that_read_first_queue_instead_of_failing(
     two_processes: tuple[Database, Database],
 ) -> None:
     """On SQLite a DEFERRED read-then-write transaction fails with "database is locked" when
-    another writer commits in between; write units read in autocommit and begin IMMEDIATE at
-    their first write, queue on an asyncio lock within a process and retry the BEGIN across
-    processes."""
+    another writer commits in between; write units begin IMMEDIATE at their first statement,
+    take turns within a process and wait for the write lock across processes."""
     first, second = two_processes
     await asyncio.gather(*(_read_then_write(first if i % 2 else second, i) for i in range(12)))
     assert await _count(first) == 12
@@ -126,9 +124,10 @@ async def test_a_case_number_never_freezes_the_event_loop(
     first, second = two_processes
     async with _AnotherProcessWriting(first) as other:
         async with second.write() as unit:
-            taken = await asyncio.wait_for(open_case(unit, "450305", 2026, []), timeout=30)
+            taken = next_case_seq(second, unit, "450305", 2026)
+            seq = await asyncio.wait_for(taken, timeout=30)
         ticks, holding = other.ticks, not other.holder.done()
-    assert taken.seq == 1
+    assert seq == 1
     if first.dialect == "sqlite":
         assert ticks >= 5
     else:
@@ -155,79 +154,45 @@ async def test_a_sqlite_writer_gives_up_after_the_busy_timeout(sqlite_url: str) 
         await impatient.dispose()
 
 
-async def test_a_case_number_taken_is_not_held_until_its_unit_of_work_ends(
+async def test_a_case_number_taken_is_held_only_on_sqlite(
     two_processes: tuple[Database, Database],
 ) -> None:
-    """Every new incident of a district takes the district's next case number. The counter
-    commits at once (bookkeeping), so a unit of work opening an incident never waits for
-    another still at work: on the counter's row (PostgreSQL), or on the one write lock held
-    while the other goes on planning (SQLite)."""
+    """Every new incident of a district takes the district's next case number. On PostgreSQL
+    the counter commits at once (`Database.counters`), so a unit of work opening an incident
+    never waits for another still at work on the counter's row. On SQLite the unit counts in
+    its own transaction (writes are one at a time there anyway): the other waits for it."""
     first, second = two_processes
+
+    async def take(db: Database) -> int:
+        async with db.write() as unit:
+            return await next_case_seq(db, unit, "450305", 2026)
+
     async with first.write() as unit:
-        assert (await open_case(unit, "450305", 2026, [])).seq == 1
-        async with second.write() as other:
-            taken = open_case(other, "450305", 2026, [])
-            assert (await asyncio.wait_for(taken, timeout=30)).seq == 2
-    async with second.write() as other:
-        assert (await open_case(other, "450305", 2026, [])).seq == 3
+        assert await next_case_seq(first, unit, "450305", 2026) == 1
+        other = asyncio.create_task(take(second))
+        if first.dialect == "postgresql":
+            assert await asyncio.wait_for(other, timeout=30) == 2
+        else:
+            await asyncio.sleep(0.05)
+            assert not other.done()  # waiting for the write lock this unit holds
+    assert await asyncio.wait_for(other, timeout=30) == 2
+    assert await take(second) == 3
 
 
-async def test_a_sqlite_unit_already_writing_counts_within_itself(
+async def test_a_sqlite_unit_counts_within_itself(
     two_processes: tuple[Database, Database],
 ) -> None:
-    """A SQLite unit holding the write lock cannot wait for a counter of its own taking it:
-    its count is its own, gone if it rolls back. PostgreSQL's count commits at once."""
+    """A SQLite unit's case number is its own, gone if it rolls back (a second connection
+    would wait for the write lock the unit holds). PostgreSQL's count commits at once."""
     first, _ = two_processes
     with pytest.raises(LookupError):
         async with first.write() as unit:
-            conn = await unit.connection()
-            await conn.execute(text("DELETE FROM case_counters WHERE year = 1999"))  # writing
-            taken = open_case(unit, "450305", 2026, [])
-            assert (await asyncio.wait_for(taken, timeout=30)).seq == 1
+            taken = next_case_seq(first, unit, "450305", 2026)
+            assert await asyncio.wait_for(taken, timeout=30) == 1
             raise LookupError("roll the unit back")
     async with first.write() as unit:
         expected = 1 if first.dialect == "sqlite" else 2
-        assert (await open_case(unit, "450305", 2026, [])).seq == expected
-
-
-async def test_a_bare_unit_keeps_its_connection_after_a_refusal_and_not_after_a_failure(
-    fresh_database_url: str,
-) -> None:
-    """A report's unit of work (`Database.bare`): a refusal gives the connection back as it
-    is, with nothing written; any other failure may have left it dead or mid-statement, and
-    on PostgreSQL it is replaced. SQLite's connection is a file's: it is rolled back."""
-    db = _database(fresh_database_url)
-    sqlite = db.dialect == "sqlite"
-    who = "SELECT 1" if sqlite else "SELECT pg_backend_pid()"
-    count = "INSERT INTO case_counters (district_code, year, last_seq) VALUES ('450305', ?, 1)"
-    if not sqlite:
-        count = count.replace("?", "$1")
-
-    async def connection_then(error: Exception | None, year: int) -> object:
-        async with db.bare() as unit:
-            [(pid,)] = await unit.conn.fetch(who, [], writes=False)
-            await unit.conn.fetch(count, [year], writes=True)
-            if error is not None:
-                raise error
-        return id(unit.conn.driver) if sqlite else pid
-
-    try:
-        first = await connection_then(None, 2026)
-        with pytest.raises(errors.ValidationFailed):
-            await connection_then(errors.ValidationFailed("refused"), 2027)
-        assert await connection_then(None, 2028) == first
-        with pytest.raises(RuntimeError):
-            await connection_then(RuntimeError("lost"), 2029)
-        after = await connection_then(None, 2030)
-        assert (after == first) is sqlite
-        async with db.read() as session:
-            conn = await session.connection()
-            years = (await conn.execute(text("SELECT year FROM case_counters"))).all()
-        # PostgreSQL's statements stand alone: a unit writes in one (a report's filing).
-        expected = [2026, 2028, 2030] if sqlite else [2026, 2027, 2028, 2029, 2030]
-        assert sorted(year for (year,) in years) == expected
-    finally:
-        await db.dispose()
+        assert await next_case_seq(first, unit, "450305", 2026) == expected
 
 
 async def test_a_write_unit_commits_what_it_only_added_and_nothing_when_it_fails(
