@@ -75,18 +75,17 @@ async def submit_report(
     key = idempotency_key or data.client_report_id
     body_hash = idempotency.request_hash(canonical(data)) if key is not None else ""
 
-    # A retry of a request answered before gets its first answer again, even if the grid, the
-    # category or the clock would now refuse it.
-    if key is not None:
-        async with db.read() as session:
-            stored = await idempotency.stored(session, reporter, key)
-        if stored is not None:
-            return Submitted(idempotency.answer(stored, body_hash), replayed=True)
-
     lon, lat = grid_service.to_wgs84(data.location.lon, data.location.lat, data.location.crs)
     observed_at = data.observed_at.astimezone(UTC)
     try:
         async with db.write() as session:
+            # A retry of a request answered before gets its first answer again, even if the
+            # grid, the category or the clock would now refuse it.
+            if key is not None:
+                stored = await idempotency.stored(session, reporter, key)
+                if stored is not None:
+                    return Submitted(idempotency.answer(stored, body_hash), replayed=True)
+
             category = _accepted(await category_service.rule_of(session, data.category), data, now)
             chain = await spatial.locate(session, lon, lat)
             if chain is None:
