@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -41,7 +43,27 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     )
     if engine.dialect.name == "sqlite":
         dbsqlite.tune(engine, settings.sqlite_busy_timeout_ms)
+    else:
+        replace_dead_connections(engine)
     return engine
+
+
+def replace_dead_connections(engine: AsyncEngine) -> None:
+    """PostgreSQL: a pooled connection the server has closed is never handed out.
+
+    A restarted server (or one that ended its backends) closes every connection the pool
+    keeps; asyncpg knows it as soon as the event loop has seen the socket close
+    (`is_closed()`). Checking that costs nothing, unlike a ping: such a connection raises
+    `InvalidatePoolError` at checkout, so the pool replaces it and every connection made
+    before it (SQLAlchemy's pessimistic disconnect handling), and no request is given one.
+    A connection closed while a request is using it fails that request (503, app/problems.py)
+    and, as a disconnect, also makes the pool replace every older connection."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver is not None and driver.is_closed():
+            raise InvalidatePoolError("the database server closed this connection")
 
 
 def _counters_engine(engine: AsyncEngine) -> AsyncEngine:
@@ -50,13 +72,15 @@ def _counters_engine(engine: AsyncEngine) -> AsyncEngine:
     never waits for another from the pool it holds one of. Commits do not wait for the WAL
     flush: a count lost in a crash is one whose request did not commit either, since that
     commit would have flushed the WAL up to and past it."""
-    return create_async_engine(
+    counters = create_async_engine(
         engine.url,
         pool_size=max(2, engine.pool.size() // 2),  # type: ignore[attr-defined]
         max_overflow=0,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"synchronous_commit": "off"}},
     )
+    replace_dead_connections(counters)
+    return counters
 
 
 class Database:
