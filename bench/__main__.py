@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(kinds) - set(DATABASES) | set(names) - {w.name for w in WORKLOADS}
     if unknown:
         _parser().error(f"unknown: {', '.join(sorted(unknown))}")
+    for workload in WORKLOADS:  # an open loop's rate is measured by another workload first
+        if workload.name in names and workload.rate_of and workload.rate_of[0] not in names:
+            _parser().error(f"{workload.name} needs {workload.rate_of[0]} in --workloads")
     if args.command == "growth":
         return growth.main(kinds, settings, args.quick, _log)
     if args.command == "instructions":

@@ -15,6 +15,7 @@ import psutil
 
 from bench import database
 from bench.runner import DatabaseRun, Row
+from bench.workloads import BY_NAME
 
 RESULTS_DIR = Path(__file__).parent / "results"
 _HEADER = (
@@ -68,8 +69,9 @@ def _row_line(row: Row) -> str:
     goals = ", ".join(f"{g['goal']}: {'pass' if g['passed'] else 'FAIL'}" for g in row.goals)
     errors = str(load["errors"]) if load["errors"] == 0 else f"{load['errors']} !!"
     cpu = " " + "+".join(f"{ms:.2f}" for ms in row.cpu_ms.values())  # apart from RSS if long
+    conns = row.concurrency if row.rate is None else load["connections"]  # open: the most open
     return (
-        f"{row.workload:<16}{row.concurrency:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
+        f"{row.workload:<16}{conns:>6}{load['throughput']:>9.0f}{load['p50_ms']:>9.2f}"
         f"{load['p95_ms']:>9.2f}{load['p99_ms']:>9.2f}{errors:>7}{row.rss_mb:>8.0f}{cpu:>11}  "
         f"{ratio:<16}{goals}"
     )
@@ -104,7 +106,7 @@ def table(run: DatabaseRun, workers: int) -> str:
                 f"   {row.workload}: {row.load['merged_share']:.0%} of the reports joined an open "
                 "incident; the rest opened one (the heavier path)"
             )
-    lines.extend(_closed_loop_line(row) for row in run.rows if row.closed_loop)
+    lines.extend(_open_loop_lines(run.rows))
     split = [
         f"{row.workload} {'/'.join(map(str, row.clients))}"
         for row in run.rows
@@ -115,24 +117,39 @@ def table(run: DatabaseRun, workers: int) -> str:
     for row in run.rows:
         for sample in row.load.get("error_samples", []):
             lines.append(f"   {row.workload} error: {sample}")
+        for kind, load in row.load.get("alongside", {}).items():
+            for sample in load["error_samples"]:
+                lines.append(f"   {row.workload} {kind} error: {sample}")
     return "\n".join(lines)
 
 
-def _closed_loop_line(row: Row) -> str:
-    """What the latency goal the row missed would take (`runner.closed_loop`)."""
-    reading, throughput = row.closed_loop, row.load["throughput"]
-    line = (
-        f"   {row.workload}, {reading['goal']}: {row.concurrency} clients at {throughput:.0f} "
-        f"req/s wait {reading['mean_ms']:.0f} ms on average (clients / throughput), "
-        f"{reading['percentile']} {reading['tail']:.2f} × that; at that shape the goal needs "
-        f"≥ {reading['needed_rps']:.0f} req/s"
-    )
-    if "most_rps" in reading:
-        line += (
-            f", and at {reading['cpu_ms']:.2f} ms of CPU a request {reading['cpus']:.0f} CPUs "
-            f"answer at most {reading['most_rps']:.0f}"
+def _open_loop_lines(rows: list[Row]) -> list[str]:
+    """How each open loop kept its schedule, what ran beside it, and the p99s side by side."""
+    lines = []
+    open_rows = [row for row in rows if row.rate is not None and row.load]
+    for row in open_rows:
+        load, rate_of, source = row.load, BY_NAME[row.workload].rate_of, ""
+        if rate_of is not None and row.rate is not None:
+            source = f" ({rate_of[1]:g} × {row.rate / rate_of[1]:.0f} of {rate_of[0]})"
+        lines.append(
+            f"   {row.workload}: open loop, {load['offered_rps']:.0f} req/s offered{source}, "
+            f"{load['throughput']:.0f} answered a second, on at most {load['connections']} "
+            f"connections; latency from when each was due; the generator sent them "
+            f"{load['late_p99_ms']:.1f} ms late at p99 ({load['late_max_ms']:.1f} at most)"
         )
-    return line
+        for kind, beside in load.get("alongside", {}).items():
+            connections = dict(BY_NAME[row.workload].alongside).get(kind, 0)
+            p50, p99, most = (beside[key] for key in ("p50_ms", "p99_ms", "max_ms"))
+            lines.append(
+                f"     beside it, {kind} ×{connections} (closed loop): {beside['requests']} "
+                f"answered ({beside['answer_bytes'] / 1000:.0f} kB each), "
+                f"p50 {p50:.0f} / p99 {p99:.0f} / max {most:.0f} ms"
+                + (f", {beside['errors']} errors !!" if beside["errors"] else "")
+            )
+    if len(open_rows) > 1:
+        side = ", ".join(f"{row.workload} {row.load['p99_ms']:.1f} ms" for row in open_rows)
+        lines.append(f"   open-loop p99 of the reports: {side}")
+    return lines
 
 
 def save(runs: list[DatabaseRun], options: dict[str, Any]) -> Path:

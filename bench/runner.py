@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -20,9 +19,9 @@ from bench.server import CpuMeter, RssSampler, Server, run_module, running
 from bench.workloads import (
     BY_NAME,
     WORKLOADS,
-    Goal,
     Target,
     Workload,
+    export_path,
     report_body,
     scorecard_path,
 )
@@ -30,7 +29,6 @@ from bench.workloads import (
 Log = Callable[[str], None]
 NOT_AVAILABLE = "not available yet"
 OPERATIONS = 5000  # locations timed by the "operation" driver
-CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,8 @@ class Row:
     workload: str
     describe: str
     status: str  # "ok", "not available yet: …", or "failed: …"
-    concurrency: int = 0
+    concurrency: int = 0  # connections (an open loop's at its start; it opens more as needed)
+    rate: float | None = None  # an open loop's offered requests a second
     load: dict[str, Any] = field(default_factory=dict)
     rss_mb: float = 0.0
     clients: list[int] = field(default_factory=list)  # client connections by worker
@@ -60,12 +59,12 @@ class Row:
     baseline: str | None = None
     ratio: float | None = None
     goals: list[dict[str, Any]] = field(default_factory=list)
-    # For a latency goal missed under a closed loop: what meeting it would take (closed_loop).
-    closed_loop: dict[str, Any] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
-        return int(self.load.get("errors", 0)) + (1 if self.status.startswith("failed") else 0)
+        beside = sum(int(load["errors"]) for load in self.load.get("alongside", {}).values())
+        failed = 1 if self.status.startswith("failed") else 0
+        return int(self.load.get("errors", 0)) + beside + failed
 
     @property
     def passed(self) -> bool:
@@ -102,7 +101,8 @@ def run_database(
             with running(server_kind, db, settings.workers) as server:
                 aimed = _aim(target, server, credentials if server_kind == "product" else None)
                 for workload in chosen:
-                    rows.append(_run_workload(workload, aimed, server, db, grid, settings, log))
+                    row = _run_workload(workload, aimed, server, db, grid, settings, log, rows)
+                    rows.append(row)
     finally:
         database.drop_database(db)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -176,6 +176,8 @@ def _missing(
 def _incidents_probe(name: str, target: Target) -> str:
     if name == "scorecard":
         return scorecard_path(target.district)
+    if name in ("csv-export", "mixed"):
+        return export_path(target.district)
     return f"/api/v1/cells/{target.townships[0]}/incidents?limit=50"
 
 
@@ -230,9 +232,12 @@ def _run_workload(
     grid: BenchGrid,
     settings: Settings,
     log: Log,
+    earlier: Sequence[Row] = (),
 ) -> Row:
     row = Row(workload.name, workload.describe, "ok", baseline=workload.baseline)
     try:
+        if workload.rate_of is not None:
+            row.rate = _offered_rate(workload.rate_of, earlier)
         missing = _missing(workload, target, server, db, grid, settings, log)
         if missing is not None:
             row.status = f"{NOT_AVAILABLE}: {missing}"
@@ -252,18 +257,21 @@ def _run_workload(
             row.load = _operation(db, target)
             return row
         seconds = settings.duration
-        log(f"{db.kind}: {workload.name} at {row.concurrency} connections for {seconds:g}s")
+        pace = f"{row.concurrency} connections" if row.rate is None else f"{row.rate:.0f} req/s"
+        beside = "".join(f", {kind} ×{n}" for kind, n in workload.alongside)
+        log(f"{db.kind}: {workload.name} at {pace}{beside} for {seconds:g}s")
         stored = _reports_stored(db) if workload.counts_merges else None
         sampler = RssSampler(server.workers, port=server.port)
         with sampler as rss, CpuMeter(server.workers, db.kind) as cpu:
             row.load = loadgen.launch(
                 db.workdir, workload.name, target, workload.name, row.concurrency,
-                settings.warmup, settings.duration,
+                settings.warmup, settings.duration, rate=row.rate, alongside=workload.alongside,
             )  # fmt: skip
         row.rss_mb, row.clients = rss.peak_mb, rss.clients_split
         # The load ran at this pace through its warm-up too: every request answered is counted.
+        # Not with requests of other kinds beside it: their CPU would be charged to its own.
         answered = row.load["throughput"] * (settings.warmup + settings.duration)
-        if answered:
+        if answered and not workload.alongside:
             row.cpu_ms = cpu.per_request_ms(answered)
         if stored is not None:
             (total, merged), (total_before, merged_before) = _reports_stored(db), stored
@@ -274,6 +282,16 @@ def _run_workload(
         row.status = f"failed: {what}"
         log(f"{db.kind}: {workload.name}: {row.status}")
     return row
+
+
+def _offered_rate(rate_of: tuple[str, float], earlier: Sequence[Row]) -> float:
+    """An open loop's rate: a share of a workload's throughput measured earlier in the run."""
+    name, share = rate_of
+    source = next((row for row in earlier if row.workload == name), None)
+    if source is None or not source.load.get("throughput") or source.errors:
+        raise RuntimeError(f"needs `{name}` measured without errors earlier in the same run")
+    rate: float = source.load["throughput"] * share
+    return rate
 
 
 def _reports_stored(db: database.BenchDatabase) -> tuple[int, int]:
@@ -310,32 +328,3 @@ def _judge(rows: list[Row], kind: str) -> None:
                 continue
             passed = goal.passed(value, kind)
             row.goals.append({"goal": goal.label(kind), "value": value, "passed": passed})
-            latency = goal.metric in ("p95_ms", "p99_ms")
-            if latency and not passed and row.concurrency > 1 and row.load["throughput"]:
-                row.closed_loop = closed_loop(row, goal, kind)
-
-
-def closed_loop(row: Row, goal: Goal, kind: str) -> dict[str, Any]:
-    """What a latency goal missed under a closed loop would take, from the row's own figures.
-
-    Each of N connections sends its next request when the last is answered, so the mean latency
-    is N / throughput (Little's law), and a percentile is some multiple of that mean (`tail`;
-    1.4-1.6 in our runs when the connections split evenly between the workers, more when not).
-    At the same tail the goal needs the throughput `needed_rps`. The CPU a request took (server
-    and database, `cpu_ms`) caps what this machine's CPUs can answer, load generator and kernel
-    aside: `most_rps`. Where `needed_rps` > `most_rps`, no spreading of the work meets the goal;
-    only a cheaper request or a tighter tail would.
-    """
-    mean_ms = row.concurrency / row.load["throughput"] * 1000
-    tail = row.load[goal.metric] / mean_ms
-    reading = {
-        "goal": goal.label(kind),
-        "percentile": goal.metric.removesuffix("_ms"),
-        "mean_ms": mean_ms,
-        "tail": tail,
-        "needed_rps": row.concurrency * tail / goal.limit_for(kind) * 1000,
-    }
-    cpu_ms = sum(row.cpu_ms.values())
-    if cpu_ms:
-        reading |= {"cpu_ms": cpu_ms, "cpus": CPUS, "most_rps": CPUS / cpu_ms * 1000}
-    return reading
