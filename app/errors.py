@@ -91,3 +91,15 @@ class GridInvalid(BurnbanError):
 
     def __init__(self, detail: str, errors: Sequence[dict[str, Any]]) -> None:
         super().__init__(detail, errors=list(errors))
+
+
+class Unavailable(BurnbanError):
+    """The database, or the disk under it, cannot serve just now: retry after `retry_after`
+    seconds (app/dbfaults.py says which failures are such)."""
+
+    slug = "unavailable"
+    title = "Temporarily unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

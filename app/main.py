@@ -10,9 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
 
-from app import problems
+from app import dbfaults, problems, readiness
 from app.agencies.router import router as agencies_router
 from app.auth.router import router as auth_router
 from app.categories.router import router as categories_router
@@ -24,7 +23,7 @@ from app.incidents.router import router as incidents_router
 from app.logging import configure_logging
 from app.media.router import router as media_router
 from app.middleware import RequestContext, RequestMetrics, route_templates
-from app.migrate import current_revision, head_revision
+from app.migrate import head_revision
 from app.open311.router import router as open311_router
 from app.reports.router import router as reports_router
 from app.spatial.store import store_for
@@ -89,7 +88,7 @@ def create_app(
     problems.install(app)
 
     for router in api_routers:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=problems.UNAVAILABLE_RESPONSE)
     app.include_router(open311_router)
     app.include_router(_operations_router(registry))
     return app
@@ -126,24 +125,13 @@ def _operations_router(registry: CollectorRegistry) -> APIRouter:
 
     @router.get("/readyz", operation_id="readyz")
     async def readyz(request: Request) -> JSONResponse:
-        """The database answers and its schema is at the migrations' head."""
-        db: Database = request.app.state.db
-        try:
-            async with db.read() as session:
-                conn = await session.connection()
-                await conn.execute(text("SELECT 1"))
-                revision = await conn.run_sync(current_revision)
-        except Exception:  # noqa: BLE001 - any failure to reach the database means not ready
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        if revision != head:
-            body = {
-                "status": "unavailable",
-                "database": "migrations behind",
-                "revision": revision,
-                "head": head,
-            }
-            return JSONResponse(body, 503)
-        return JSONResponse({"status": "ok", "revision": revision})
+        """The database answers and its schema is at the migrations' head; else 503 with the
+        check that failed (`failed`) and why."""
+        ready = await readiness.check(request.app.state.db, head)
+        if ready.failed is None:
+            return JSONResponse(ready.body())
+        retry = {"Retry-After": str(dbfaults.RETRY_SOON)}
+        return JSONResponse(ready.body(), 503, headers=retry)
 
     @router.get("/metrics", operation_id="metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

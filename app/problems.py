@@ -9,9 +9,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import errors
+from app import dbfaults, errors
 
 PROBLEM_BASE = "https://burnban.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -30,6 +31,7 @@ STATUS_CODES: dict[type[errors.BurnbanError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.RateLimited: 429,
     errors.GridInvalid: 422,
+    errors.Unavailable: 503,
 }
 
 _SLUG_BY_STATUS = {
@@ -44,6 +46,17 @@ _SLUG_BY_STATUS = {
     415: "unsupported-media-type",
     422: "validation",
     429: "rate-limited",
+    503: "unavailable",
+}
+
+# Every route that reaches the database may answer this (OpenAPI; app/main.py).
+UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "The database cannot serve just now (unreachable, restarting, busy, "
+        "or its disk full or read-only): retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {PROBLEM_JSON: {}},
+    }
 }
 
 log = structlog.get_logger(__name__)
@@ -80,7 +93,7 @@ def problem(
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.BurnbanError)
     headers = {}
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, errors.RateLimited | errors.Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
@@ -116,6 +129,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, slug, detail, headers=dict(exc.headers or {}))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A failure of the database or its disk: 503 when it is a temporary one, else 500."""
+    fault = dbfaults.unavailable(exc)
+    if fault is None:
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "database_unavailable",
+        path=request.url.path,
+        error_type=type(exc).__name__,
+        detail=fault.detail,
+    )
+    return await _domain_error(request, fault)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
@@ -134,4 +161,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.BurnbanError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -62,6 +62,7 @@ async def test_readyz_says_no_while_a_migration_is_pending(
 
     assert r.status_code == 503, r.text
     assert r.json()["revision"] == before
+    assert r.json()["failed"] == "migrations"
 
 
 async def test_readyz_says_no_when_the_database_is_unreachable(
@@ -76,6 +77,7 @@ async def test_readyz_says_no_when_the_database_is_unreachable(
         r = await client.get("/readyz")
     assert r.status_code == 503, r.text
     assert r.json()["status"] == "unavailable"
+    assert r.json()["failed"] == "database"
     assert "nothing" not in r.text  # no connection details, let alone a password
 
 

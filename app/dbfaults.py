@@ -1,0 +1,77 @@
+"""What a failure of the database (or of the disk under it) means to the caller: temporary.
+
+A database that cannot be reached, is restarting, has no connection free, or cannot write
+just now answers 503 `unavailable` with Retry-After (errors.Unavailable), so that clients retry
+instead of treating it as a fault of the service (500). Anything not recognised here stays a
+500. PostgreSQL is read by SQLSTATE, SQLite by its result code, the operating system by errno;
+a connection lost mid-statement by SQLAlchemy's own judgement (`connection_invalidated`).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app import errors
+
+RETRY_SOON = 5  # seconds: a restart, a moment of overload
+
+UNREACHABLE = "the database cannot be reached just now; retry in a few seconds"
+BUSY = "the database is busy; retry in a few seconds"
+
+# PostgreSQL SQLSTATEs (Appendix A of its manual) by what they mean to the caller.
+_PG_UNREACHABLE_CLASSES = ("08",)  # connection exception
+_PG_UNREACHABLE = frozenset({"57P01", "57P02", "57P03"})  # shutdown, crash, starting up
+_PG_BUSY = frozenset({"53300", "55P03", "40P01", "40001"})  # connections, lock, deadlock, serial
+
+# SQLite primary result codes (sqlite3 exceptions' `sqlite_errorcode`, the low byte).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CANTOPEN = 5, 6, 14
+
+
+def unavailable(exc: BaseException) -> errors.Unavailable | None:
+    """The 503 this failure is, or None when it is not a temporary one."""
+    if isinstance(exc, errors.Unavailable):
+        return exc
+    if isinstance(exc, DisconnectionError | PoolTimeout):
+        # The pool could not hand out a working connection in time: overloaded or down.
+        return errors.Unavailable(BUSY if isinstance(exc, PoolTimeout) else UNREACHABLE)
+    if isinstance(exc, DBAPIError):
+        return _database(exc)
+    if isinstance(exc, OSError):
+        return _operating_system(exc)
+    return None
+
+
+def _database(exc: DBAPIError) -> errors.Unavailable | None:
+    if exc.connection_invalidated:
+        return errors.Unavailable(UNREACHABLE)
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate.startswith(_PG_UNREACHABLE_CLASSES) or sqlstate in _PG_UNREACHABLE:
+            return errors.Unavailable(UNREACHABLE)
+        if sqlstate in _PG_BUSY:
+            return errors.Unavailable(BUSY)
+        return None
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        primary = code & 0xFF
+        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return errors.Unavailable(BUSY)
+        if primary == _SQLITE_CANTOPEN:
+            return errors.Unavailable(
+                "the database file cannot be opened just now; retry in a few seconds"
+            )
+    return None
+
+
+def _operating_system(exc: OSError) -> errors.Unavailable | None:
+    """asyncpg raises the socket's own errors when it cannot connect."""
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return errors.Unavailable(UNREACHABLE)
+    if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return errors.Unavailable(UNREACHABLE)
+    return None
