@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
 import shapely
-from sqlalchemy import bindparam, case, insert, literal, select, text, update
+from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -91,45 +91,52 @@ class Routing:
     outbox: list[outbox.Event]
 
 
-# The incident a report joins, as it is under the report's area lock (see `join`).
-_JOINED = select(
-    _INCIDENTS.c.id,
-    _INCIDENTS.c.case_number,
-    _INCIDENTS.c.district_code,
-    _INCIDENTS.c.status,
-    _INCIDENTS.c.version,
-    _INCIDENTS.c.report_count,
-).where(_INCIDENTS.c.id == bindparam("id"))
+# One more report for the incident: it is where the latest observation saw the fire (a fire
+# moves with the wind). Every SET reads the row as it was; RETURNING gives it as it now is.
+_SEEN_LATER = _INCIDENTS.c.last_observed_at <= bindparam("seen_at", type_=UtcDateTime())
+_ADD_REPORT = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("incident_id"))
+    .values(
+        version=_INCIDENTS.c.version + 1,
+        report_count=_INCIDENTS.c.report_count + 1,
+        updated_at=bindparam("now", type_=UtcDateTime()),
+        lon=case((_SEEN_LATER, bindparam("seen_lon")), else_=_INCIDENTS.c.lon),
+        lat=case((_SEEN_LATER, bindparam("seen_lat")), else_=_INCIDENTS.c.lat),
+        location=case(
+            (_SEEN_LATER, bindparam("seen_location", type_=_POINT)),
+            else_=_INCIDENTS.c.location,
+        ),
+        last_observed_at=case(
+            (_SEEN_LATER, bindparam("seen_at", type_=UtcDateTime())),
+            else_=_INCIDENTS.c.last_observed_at,
+        ),
+    )
+    .returning(
+        _INCIDENTS.c.id,
+        _INCIDENTS.c.case_number,
+        _INCIDENTS.c.district_code,
+        _INCIDENTS.c.status,
+        _INCIDENTS.c.version,
+        _INCIDENTS.c.report_count,
+    )
+)
 
 
 async def join(
     session: AsyncSession, incident_id: str, sighting: Sighting, actor: Principal, now: datetime
 ) -> Routing:
-    """The report joins the open incident: one more report, and the incident is where the
-    latest observation saw the fire (a fire moves with the wind)."""
+    """The report joins the open incident (found under the report's area lock)."""
     conn = await session.connection()
-    incident = (await conn.execute(_JOINED, {"id": incident_id})).one()
-    version, report_count = incident.version + 1, incident.report_count + 1
-    seen_later = _INCIDENTS.c.last_observed_at <= sighting.observed_at
-    await conn.execute(
-        update(_INCIDENTS)
-        .where(_INCIDENTS.c.id == incident_id)
-        .values(
-            version=version,
-            report_count=report_count,
-            updated_at=now,
-            lon=case((seen_later, sighting.lon), else_=_INCIDENTS.c.lon),
-            lat=case((seen_later, sighting.lat), else_=_INCIDENTS.c.lat),
-            location=case(
-                (seen_later, literal(shapely.Point(sighting.lon, sighting.lat), _POINT)),
-                else_=_INCIDENTS.c.location,
-            ),
-            last_observed_at=case(
-                (seen_later, literal(sighting.observed_at, UtcDateTime())),
-                else_=_INCIDENTS.c.last_observed_at,
-            ),
-        )
-    )
+    params = {
+        "incident_id": incident_id,
+        "now": now,
+        "seen_at": sighting.observed_at,
+        "seen_lon": sighting.lon,
+        "seen_lat": sighting.lat,
+        "seen_location": shapely.Point(sighting.lon, sighting.lat),
+    }
+    incident = (await conn.execute(_ADD_REPORT, params)).one()
     note = f"report {sighting.report_id}"
     await conn.execute(
         insert(_EVENTS), [event_row(incident, actor, now, "report_added", note=note)]
@@ -138,8 +145,8 @@ async def join(
         "id": incident.id,
         "case_number": incident.case_number,
         "status": incident.status,
-        "version": version,
-        "report_count": report_count,
+        "version": incident.version,
+        "report_count": incident.report_count,
         "change": "report_added",
         "report_id": sighting.report_id,
     }
