@@ -89,9 +89,11 @@ def serve(
 def worker(
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Deliveries per round.")] = 50,
 ) -> None:
-    """Deliver webhooks until stopped (run as many as you like; they share the work)."""
+    """Deliver webhooks and purge old rows until stopped (run as many as you like; they share
+    the work)."""
     import signal
 
+    from app.retention import service as retention
     from app.webhooks import worker as webhook_worker
 
     settings = _settings()
@@ -105,12 +107,19 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        kept = retention.Retention.of(settings)
         try:
-            await webhook_worker.run(db, SystemClock(), options, stop)
+            await asyncio.gather(
+                webhook_worker.run(db, SystemClock(), options, stop),
+                retention.run(db, SystemClock(), kept, stop),
+            )
         finally:
             await db.dispose()
 
-    typer.echo(f"burnban worker delivering webhooks, database: {settings.url.get_backend_name()}")
+    typer.echo(
+        "burnban worker delivering webhooks and purging old rows, "
+        f"database: {settings.url.get_backend_name()}"
+    )
     asyncio.run(run())
 
 

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # worker, one more to LISTEN.
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # Retention (app/retention/): idempotency keys as long as a report they answered could
+    # still be accepted (30 days old at most), so a retry after that is refused as too old,
+    # never filed twice; finished webhook deliveries and their attempts; rate-limit windows.
+    retention_idempotency_days: int = Field(default=30, ge=1)
+    retention_webhook_days: int = Field(default=90, ge=1)
+    retention_counters_days: int = Field(default=1, ge=1)
     # FastAPI's own OpenTelemetry traces, metrics and logs, to the providers configured for the
     # process (`opentelemetry-instrument`, say). Off by default: FastAPI looks for configured
     # providers on every request, 2 % of a report's instructions. /metrics is always there.

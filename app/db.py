@@ -92,7 +92,7 @@ class Database:
         self.dialect = engine.dialect.name
         self._connection = connection
         self._counters: AsyncEngine | None = None
-        self._turns = dbsqlite.WriteTurns() if self.dialect == "sqlite" else None
+        self._turns = dbsqlite.turns_of(engine) if self.dialect == "sqlite" else None
         if connection is not None:
             shared = async_sessionmaker(
                 connection,

@@ -14,21 +14,35 @@ writer committed.
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geo.distance import haversine_m
 
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers of several processes then wait inside SQLite
+    fcntl = None
+
+_TURNS: WeakKeyDictionary[Engine, WriteTurns] = WeakKeyDictionary()
 IMMEDIATE = "burnban_immediate"  # execution option: this engine's units begin IMMEDIATE
 HAVERSINE_FUNCTION = "burnban_haversine_m"
 
 
 def tune(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """Set up every new connection of `engine`, and begin its transactions ourselves."""
+    """Set up every new connection of `engine`, and begin its transactions ourselves; its
+    writers take turns (`turns_of`)."""
+    _TURNS[engine.sync_engine] = WriteTurns(engine.url.database, busy_timeout_ms / 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -48,17 +62,30 @@ def tune(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def turns_of(engine: AsyncEngine) -> WriteTurns:
+    """The write turns of a SQLite engine set up by `tune`."""
+    return _TURNS[engine.sync_engine]
+
+
 class WriteTurns:
-    """One process's write units take turns, so that one at a time waits for the database's
-    write lock: several waiting inside SQLite would each sleep in its busy handler (1, 2, 5,
-    10 … 100 ms) and miss the moment the lock is free.
+    """Write units take turns at the database's one write lock: one at a time in a process (an
+    asyncio lock), and across the processes serving one database file by an OS file lock
+    beside it (`<file>-writer`), which the kernel gives the next process waiting as soon as it
+    is let go. Waiting inside SQLite instead, each waiter sleeps in its busy handler (1, 2, 5,
+    10 ... 100 ms) and misses the moment the lock is free: one API worker did nearly all the
+    writing while the other's clients waited.
 
     A turn belongs to the asyncio task that took it, and that task may take it again (a
-    request's write unit, and the counter it makes before its unit's first statement)."""
+    request's write unit, and the counter it makes before its unit's first statement). A
+    writer that waits longer than `timeout_s` fails as SQLite's own would: database is locked.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, database: str | None, timeout_s: float) -> None:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
+        in_memory = database in (None, "", ":memory:")
+        self._path = None if in_memory or fcntl is None else f"{database}-writer"
+        self._timeout_s = timeout_s
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -67,8 +94,36 @@ class WriteTurns:
             yield
             return
         async with self._lock:
+            fd = await self._file_lock()
             self._owner = task
             try:
                 yield
             finally:
                 self._owner = None
+                if fd is not None:
+                    os.close(fd)  # lets the file lock go
+
+    async def _file_lock(self) -> int | None:
+        """The file lock, on a descriptor of its own (closing it lets the lock go)."""
+        locks = fcntl
+        if self._path is None or locks is None:
+            return None
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            locks.flock(fd, locks.LOCK_EX | locks.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        waiting = asyncio.get_running_loop().run_in_executor(None, locks.flock, fd, locks.LOCK_EX)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await asyncio.shield(waiting)
+        except BaseException as error:
+            # Given up (timed out, or the request went away): the thread still waiting closes
+            # the descriptor once it has the lock, or at once if it failed.
+            waiting.add_done_callback(lambda _: os.close(fd))
+            if isinstance(error, TimeoutError):
+                locked = sqlite3.OperationalError("database is locked")
+                raise exc.OperationalError("BEGIN IMMEDIATE", None, locked) from error
+            raise
+        return fd

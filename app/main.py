@@ -26,6 +26,7 @@ from app.middleware import RequestContext, RequestMetrics, route_templates
 from app.migrate import head_revision
 from app.open311.router import router as open311_router
 from app.reports.router import router as reports_router
+from app.retention import service as retention
 from app.spatial.store import store_for
 from app.stats.router import router as stats_router
 from app.webhooks import worker as webhook_worker
@@ -96,21 +97,24 @@ def create_app(
 
 def _start_worker(
     settings: Settings, db: Database, clock: Clock
-) -> tuple[asyncio.Task[None], asyncio.Event] | None:
-    """On the embedded database, deliver webhooks in this process (no `burnban worker`)."""
+) -> tuple[list[asyncio.Task[None]], asyncio.Event] | None:
+    """On the embedded database, deliver webhooks and purge old rows in this process (what
+    `burnban worker` does elsewhere)."""
     if not settings.worker_in_process:
         return None
     stop = asyncio.Event()
     options = webhook_worker.WorkerOptions(allow_private=settings.webhook_allow_private)
-    task = asyncio.create_task(webhook_worker.run(db, clock, options, stop))
-    return task, stop
+    tasks = [
+        asyncio.create_task(webhook_worker.run(db, clock, options, stop)),
+        asyncio.create_task(retention.run(db, clock, retention.Retention.of(settings), stop)),
+    ]
+    return tasks, stop
 
 
-async def _stop_worker(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+async def _stop_worker(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
     stop.set()
-    try:
-        await asyncio.wait_for(task, timeout=20)
-    except TimeoutError:  # a send still in flight: its lease runs out and another sends it
+    _, pending = await asyncio.wait(tasks, timeout=20)
+    for task in pending:  # a send still in flight: its lease runs out and another sends it
         task.cancel()
 
 

@@ -1,0 +1,1 @@
+"""Retention: rows kept only as long as they serve."""
