@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # (the two-command set-up). With PostgreSQL run `burnban worker` processes instead.
     run_worker_in_process: bool | None = None
     # Connections per process, kept open and never more: this many for units of work, and on
-    # PostgreSQL half of it (at least 2) for counters (app/db.py, bookkeeping); a webhook
+    # PostgreSQL half of it (at least 2) for counters (app/db.py, Database.counters); a webhook
     # worker, one more to LISTEN.
     db_pool_size: int = Field(default=10, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)

@@ -11,8 +11,7 @@ from app.dbtypes import UtcDateTime, new_id
 
 ROLES = ("grid_worker", "officer", "supervisor", "admin")
 SCOPES = ("reports:write", "incidents:read", "grid:read", "webhooks:manage")
-# A caller's columns, in the order app.auth.service makes a Principal of them: read by its
-# lookups and, on PostgreSQL, by a report's scene (app/spatial/postgis.py).
+# A caller's columns: what app.auth.service reads of a user or a key to make a Principal.
 USER_PRINCIPAL_COLUMNS = ("id", "name", "role", "cell_code", "agency_code")
 KEY_PRINCIPAL_COLUMNS = ("id", "name", "scopes", "cell_code")
 
