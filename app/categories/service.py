@@ -30,6 +30,7 @@ class CategoryRule:
     lead: list[str]
     cooperating: list[str]
     acknowledge_minutes: int
+    arrive_minutes: int
     resolve_minutes: int
     merge_radius_m: float
     merge_window_minutes: int

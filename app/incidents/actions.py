@@ -25,7 +25,7 @@ from app.grid import service as grid_service
 from app.incidents import access
 from app.incidents import service as incident_service
 from app.incidents.access import ASSIGNMENTS, INCIDENTS
-from app.incidents.models import Incident, IncidentEvent
+from app.incidents.models import WORKING_STATUSES, Incident, IncidentEvent
 from app.incidents.output import incident_out
 from app.incidents.schemas import (
     AcknowledgeIn,
@@ -42,8 +42,10 @@ from app.outbox import service as outbox
 
 OPEN_STATUSES = ("dispatched", "acknowledged", "on_site", "resolved")
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
-    "acknowledge": ("dispatched",),
-    "arrive": ("acknowledged",),
+    # Each agency acknowledges and arrives for itself while the incident is worked; the
+    # incident's status follows the agency that drives it (see `drives`).
+    "acknowledge": WORKING_STATUSES,
+    "arrive": WORKING_STATUSES,
     "resolve": ("on_site",),
     "verify": ("resolved",),
     "reject": ("dispatched", "acknowledged"),
@@ -93,7 +95,7 @@ async def act(
                 f"cannot {data.action} an incident that is {incident.status}"
             )
         from_status = incident.status
-        change = await _plan(session, principal, incident, data, now)
+        change = await _plan(session, principal, incident, assignments, data, now)
         if await _compare_and_set(session, incident, change, now):
             break
     else:
@@ -131,16 +133,26 @@ def _authorise(
         raise errors.Forbidden(f"your role may not {data.action} this incident")
 
 
+def drives(role: str, assignments: list[AssignmentOut]) -> bool:
+    """Whether the agency in `role` moves the incident's status when it acknowledges or
+    arrives: the responsible township; the lead unit where no township is assigned."""
+    present = {a.role for a in assignments}
+    for candidate in ("responsible", "lead", "cooperating"):
+        if candidate in present:
+            return role == candidate
+    return False
+
+
 async def _plan(
-    session: AsyncSession, principal: Principal, incident: Incident, data: ActionIn, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    assignments: list[AssignmentOut],
+    data: ActionIn,
+    now: datetime,
 ) -> Change:
-    if isinstance(data, AcknowledgeIn):
-        category = await _category(session, incident.category)
-        start = await _limits_start(session, incident)
-        due = start + timedelta(minutes=category.arrive_minutes)
-        return Change("acknowledged", {"acknowledged_at": now, "due_at": due})
-    if isinstance(data, ArriveIn):
-        return Change("on_site", {"arrived_at": now, "due_at": incident.resolve_due_at})
+    if isinstance(data, AcknowledgeIn | ArriveIn):
+        return await _plan_own_step(session, principal, incident, assignments, data, now)
     if isinstance(data, ResolveIn):
         penalty = data.penalty
         return Change(
@@ -162,6 +174,36 @@ async def _plan(
     if isinstance(data, RejectIn):
         return Change("rejected", {"closed_at": now})
     return await _plan_reassign(session, principal, incident, data, now)
+
+
+async def _plan_own_step(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    assignments: list[AssignmentOut],
+    data: AcknowledgeIn | ArriveIn,
+    now: datetime,
+) -> Change:
+    """The caller's agency records its own step; the incident moves only when the agency
+    that drives it takes the step (otherwise its status stays and only its version moves)."""
+    own = next(a for a in assignments if a.agency.code == principal.agency_code)
+    moves = drives(own.role, assignments)
+    if isinstance(data, AcknowledgeIn):
+        if own.acknowledged_at is not None:
+            raise errors.InvalidTransition("your agency has already acknowledged this incident")
+        if not moves:
+            return Change(incident.status, {})
+        category = await _category(session, incident.category)
+        start = await _limits_start(session, incident)
+        due = start + timedelta(minutes=category.arrive_minutes)
+        return Change("acknowledged", {"acknowledged_at": now, "due_at": due})
+    if own.acknowledged_at is None:
+        raise errors.InvalidTransition("your agency must acknowledge before it arrives")
+    if own.arrived_at is not None:
+        raise errors.InvalidTransition("your agency has already arrived")
+    if not moves:
+        return Change(incident.status, {})
+    return Change("on_site", {"arrived_at": now, "due_at": incident.resolve_due_at})
 
 
 async def _plan_reassign(
@@ -244,14 +286,15 @@ async def _after_write(
     incident = await _read(session, incident_id)
     assert incident is not None
     conn = await session.connection()
-    if isinstance(data, AcknowledgeIn):
+    if isinstance(data, AcknowledgeIn | ArriveIn):
+        step = "acknowledged_at" if isinstance(data, AcknowledgeIn) else "arrived_at"
         await conn.execute(
             update(ASSIGNMENTS)
             .where(
                 ASSIGNMENTS.c.incident_id == incident_id,
                 ASSIGNMENTS.c.agency_code == principal.agency_code,
             )
-            .values(acknowledged_at=now)
+            .values({step: now})
         )
     event_row = incident_service.event_row
     to_status, note = change.to_status, data.note

@@ -118,7 +118,12 @@ class Assignment(SQLModel, table=True):
     agency_code: str = Field(max_length=40, foreign_key="agencies.code")
     role: str = Field(max_length=16)
     assigned_at: datetime = Field(sa_type=UtcDateTime)
+    # Each agency's own steps and their limits (counted from the opening or the latest
+    # reassignment); null limits on assignments made before they were recorded.
     acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    arrived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    acknowledge_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    arrive_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class IncidentEvent(SQLModel, table=True):

@@ -39,6 +39,28 @@ def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
     return incident.status in WORKING_STATUSES and now > incident.due_at
 
 
+def with_lateness(assignment: AssignmentOut, status: str, now: datetime) -> AssignmentOut:
+    """The agency's own lateness: a step past its limit while the incident is worked
+    (`overdue`), or a step taken after it (`late`)."""
+    pending = [
+        due
+        for done, due in (
+            (assignment.acknowledged_at, assignment.acknowledge_due_at),
+            (assignment.arrived_at, assignment.arrive_due_at),
+        )
+        if done is None and due is not None
+    ]
+    overdue = status in WORKING_STATUSES and any(now > due for due in pending)
+    late_steps = any(
+        done is not None and due is not None and done > due
+        for done, due in (
+            (assignment.acknowledged_at, assignment.acknowledge_due_at),
+            (assignment.arrived_at, assignment.arrive_due_at),
+        )
+    )
+    return assignment.model_copy(update={"overdue": overdue, "late": overdue or late_steps})
+
+
 def resolution_of(incident: IncidentColumns) -> Resolution | None:
     if incident.outcome is None:
         return None
@@ -75,6 +97,6 @@ def incident_out(
         overdue=is_overdue(incident, now),
         closed_at=incident.closed_at,
         report_count=incident.report_count,
-        assignments=assignments,
+        assignments=[with_lateness(a, incident.status, now) for a in assignments],
         resolution=resolution_of(incident),
     )

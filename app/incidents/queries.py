@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, literal, not_, select, tuple_
+from sqlalchemy import and_, exists, literal, not_, or_, select, tuple_
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import select as sm_select
@@ -29,8 +29,8 @@ from app.incidents import access
 from app.incidents.access import ASSIGNMENTS, INCIDENTS
 from app.incidents.models import STATUSES, WORKING_STATUSES, Incident
 from app.incidents.output import incident_out
-from app.incidents.schemas import AgencyRef, AssignmentOut, IncidentOut
-from app.incidents.service import sorted_assignments
+from app.incidents.schemas import AssignmentOut, IncidentOut
+from app.incidents.service import ASSIGNMENT_COLUMNS, assignment_out, sorted_assignments
 from app.pagination import decode_cursor, encode_cursor
 from app.spatial.store import SpatialStore
 
@@ -58,6 +58,7 @@ class Listing:
 
     conditions: tuple[ColumnElement[bool], ...]
     ascending: bool
+    inbox_of: str | None = None  # an agency's inbox: `overdue` counts its own steps too
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ async def inbox(
     conditions = [access.assigned_to(agency_code)]
     if principal.has_role("supervisor"):
         conditions.append(await access.visible(session, principal))
-    return _listing(store, query, conditions)
+    listing = _listing(store, query, conditions)
+    return Listing(listing.conditions, listing.ascending, inbox_of=agency_code)
 
 
 def _listing(
@@ -148,6 +150,26 @@ def overdue_condition(now: datetime, overdue: bool = True) -> ColumnElement[bool
     late = and_(
         INCIDENTS.c.status.in_(WORKING_STATUSES), INCIDENTS.c.due_at < literal(now, UtcDateTime())
     )
+    return late if overdue else not_(late)
+
+
+def inbox_overdue_condition(
+    agency_code: str, now: datetime, overdue: bool = True
+) -> ColumnElement[bool]:
+    """In an agency's inbox: the incident is overdue, or the agency's own acknowledgement or
+    arrival is past its limit while the incident is worked (the same rule as an assignment's
+    `overdue`)."""
+    at = literal(now, UtcDateTime())
+    a = ASSIGNMENTS.c
+    own_late = exists().where(
+        a.incident_id == INCIDENTS.c.id,
+        a.agency_code == agency_code,
+        or_(
+            and_(a.acknowledged_at.is_(None), a.acknowledge_due_at < at),
+            and_(a.arrived_at.is_(None), a.arrive_due_at < at),
+        ),
+    )
+    late = or_(overdue_condition(now), and_(INCIDENTS.c.status.in_(WORKING_STATUSES), own_late))
     return late if overdue else not_(late)
 
 
@@ -218,7 +240,9 @@ async def _rows(
     c = INCIDENTS.c
     key = tuple_(c.opened_at, c.id)
     conditions = list(listing.conditions)
-    if query.overdue is not None:
+    if query.overdue is not None and listing.inbox_of is not None:
+        conditions.append(inbox_overdue_condition(listing.inbox_of, now, query.overdue))
+    elif query.overdue is not None:
         conditions.append(overdue_condition(now, query.overdue))
     if after is not None:
         position = tuple_(literal(after[0], UtcDateTime()), literal(after[1]))
@@ -266,21 +290,12 @@ async def _assignments(
     session: AsyncSession, incident_ids: Sequence[str]
 ) -> dict[str, list[AssignmentOut]]:
     query = (
-        select(
-            ASSIGNMENTS.c.incident_id,
-            ASSIGNMENTS.c.agency_code,
-            _AGENCIES.c.name,
-            ASSIGNMENTS.c.role,
-            ASSIGNMENTS.c.acknowledged_at,
-        )
+        select(ASSIGNMENTS.c.incident_id, *ASSIGNMENT_COLUMNS)
         .join(_AGENCIES, _AGENCIES.c.code == ASSIGNMENTS.c.agency_code)
         .where(ASSIGNMENTS.c.incident_id.in_(incident_ids))
     )
     conn = await session.connection()
     found: dict[str, list[AssignmentOut]] = defaultdict(list)
-    for incident_id, code, name, role, acknowledged in await conn.execute(query):
-        ref = AgencyRef(code=code, name=name)
-        found[incident_id].append(
-            AssignmentOut(agency=ref, role=role, acknowledged_at=acknowledged)
-        )
+    for row in await conn.execute(query):
+        found[row.incident_id].append(assignment_out(row))
     return {key: sorted_assignments(items) for key, items in found.items()}

@@ -36,7 +36,20 @@ class Routed(BaseModel):
 
 
 class AssignmentOut(Routed):
+    """The agency's own part: its steps, their limits, and whether it is late."""
+
     acknowledged_at: datetime | None
+    arrived_at: datetime | None = None
+    acknowledge_due_at: datetime | None = None
+    arrive_due_at: datetime | None = None
+    overdue: bool = Field(
+        default=False,
+        description="The incident is being worked and this agency's next step is past its limit",
+    )
+    late: bool = Field(
+        default=False,
+        description="This agency acknowledged or arrived after its limit, or is overdue now",
+    )
 
 
 class IncidentRef(BaseModel):

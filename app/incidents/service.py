@@ -196,7 +196,8 @@ async def open_incident(
     conn = await session.connection()
     await conn.execute(insert(_INCIDENTS), [row])
     incident = Columns(dict.fromkeys(_INCIDENT_COLUMNS) | row)  # read as the model would be
-    assignments = await _assign(session, incident, routes_of(located.township.code, category), now)
+    wanted = routes_of(located.township.code, category)
+    assignments = await _assign(session, incident, wanted, step_limits(category, now), now)
     note = f"report {sighting.report_id}"
     routes = "; ".join(f"{a.role}: {a.agency.code}" for a in assignments)
     events = [
@@ -232,18 +233,48 @@ async def next_case_seq(db: Database, session: AsyncSession, district_code: str,
         return int(found.scalar_one())
 
 
+class _StepMinutes(Protocol):
+    """A category's limits of the first two steps, in minutes from the start."""
+
+    @property
+    def acknowledge_minutes(self) -> int: ...
+    @property
+    def arrive_minutes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """When each assigned agency must have acknowledged and arrived."""
+
+    acknowledge_due_at: datetime
+    arrive_due_at: datetime
+
+
+def step_limits(category: _StepMinutes, start: datetime) -> StepLimits:
+    """The limits of an agency's own steps, counted from `start` (opening or reassignment)."""
+    return StepLimits(
+        start + timedelta(minutes=category.acknowledge_minutes),
+        start + timedelta(minutes=category.arrive_minutes),
+    )
+
+
 async def assign(
     session: AsyncSession, incident: Incident, category: Category, now: datetime
 ) -> list[AssignmentOut]:
-    """Route the incident (see `routes_of`) and store the assignments."""
-    return await _assign(session, incident, routes_of(incident.township_code, category), now)
+    """Route the incident (see `routes_of`) and store the assignments, limits from now."""
+    wanted = routes_of(incident.township_code, category)
+    return await _assign(session, incident, wanted, step_limits(category, now), now)
 
 
 async def _assign(
-    session: AsyncSession, incident: _IncidentKeys, wanted: dict[str, str], now: datetime
+    session: AsyncSession,
+    incident: _IncidentKeys,
+    wanted: dict[str, str],
+    limits: StepLimits,
+    now: datetime,
 ) -> list[AssignmentOut]:
     names = await _agency_names(session, list(wanted))
-    rows = _assignment_rows(incident, wanted, names, now)
+    rows = _assignment_rows(incident, wanted, names, limits, now)
     if rows:
         conn = await session.connection()
         await conn.execute(insert(_ASSIGNMENTS), rows)
@@ -262,7 +293,11 @@ def routes_of(township_code: str, category: Category | CategoryRule) -> dict[str
 
 
 def _assignment_rows(
-    incident: _IncidentKeys, wanted: dict[str, str], names: dict[str, str], now: datetime
+    incident: _IncidentKeys,
+    wanted: dict[str, str],
+    names: dict[str, str],
+    limits: StepLimits,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """The assignments to insert: an agency that no longer exists drops out of the rule
     rather than fail reports."""
@@ -274,6 +309,9 @@ def _assignment_rows(
             "role": role,
             "assigned_at": now,
             "acknowledged_at": None,
+            "arrived_at": None,
+            "acknowledge_due_at": limits.acknowledge_due_at,
+            "arrive_due_at": limits.arrive_due_at,
         }
         for code, role in wanted.items()
         if code in names
@@ -286,6 +324,9 @@ def _assignments_out(rows: list[dict[str, Any]], names: dict[str, str]) -> list[
             agency=AgencyRef(code=row["agency_code"], name=names[row["agency_code"]]),
             role=row["role"],
             acknowledged_at=None,
+            arrived_at=None,
+            acknowledge_due_at=row["acknowledge_due_at"],
+            arrive_due_at=row["arrive_due_at"],
         )
         for row in rows
     )
@@ -300,13 +341,18 @@ async def _agency_names(session: AsyncSession, codes: Sequence[str]) -> dict[str
 _AGENCY_NAMES = select(_AGENCIES.c.code, _AGENCIES.c.name).where(
     _AGENCIES.c.code.in_(bindparam("codes", expanding=True))
 )
+# What an answer shows of an assignment (also read by app/incidents/queries.py for a page).
+ASSIGNMENT_COLUMNS = (
+    _ASSIGNMENTS.c.agency_code,
+    _AGENCIES.c.name.label("agency_name"),
+    _ASSIGNMENTS.c.role,
+    _ASSIGNMENTS.c.acknowledged_at,
+    _ASSIGNMENTS.c.arrived_at,
+    _ASSIGNMENTS.c.acknowledge_due_at,
+    _ASSIGNMENTS.c.arrive_due_at,
+)
 _ASSIGNMENTS_OF = (
-    select(
-        _ASSIGNMENTS.c.agency_code,
-        _AGENCIES.c.name,
-        _ASSIGNMENTS.c.role,
-        _ASSIGNMENTS.c.acknowledged_at,
-    )
+    select(*ASSIGNMENT_COLUMNS)
     .join(_AGENCIES, _AGENCIES.c.code == _ASSIGNMENTS.c.agency_code)
     .where(_ASSIGNMENTS.c.incident_id == bindparam("incident_id"))
 )
@@ -319,11 +365,19 @@ def sorted_assignments(items: Iterable[_R]) -> list[_R]:
 async def assignments_of(session: AsyncSession, incident_id: str) -> list[AssignmentOut]:
     conn = await session.connection()
     rows = await conn.execute(_ASSIGNMENTS_OF, {"incident_id": incident_id})
-    return sorted_assignments(
-        [
-            AssignmentOut(agency=AgencyRef(code=code, name=name), role=role, acknowledged_at=ack)
-            for code, name, role, ack in rows
-        ]
+    return sorted_assignments([assignment_out(row) for row in rows])
+
+
+def assignment_out(row: Any) -> AssignmentOut:
+    """An assignment read with ASSIGNMENT_COLUMNS; `overdue` and `late` are set by
+    app/incidents/output.py, which knows the incident's state and the time."""
+    return AssignmentOut(
+        agency=AgencyRef(code=row.agency_code, name=row.agency_name),
+        role=row.role,
+        acknowledged_at=row.acknowledged_at,
+        arrived_at=row.arrived_at,
+        acknowledge_due_at=row.acknowledge_due_at,
+        arrive_due_at=row.arrive_due_at,
     )
 
 

@@ -63,10 +63,18 @@ async def test_an_incident_is_worked_to_closure(harness: Harness) -> None:
     assert acknowledged == {WEST: _z(5), LEAD: None}
 
     harness.clock.advance(timedelta(minutes=20))
-    arrived = await ok(harness, people.lead_officer, incident, "arrive")
+    # The lead unit acknowledges its own part after the township: recorded, status unchanged.
+    lead_acked = await ok(harness, people.lead_officer, incident, "acknowledge")
+    assert (lead_acked["status"], lead_acked["version"]) == ("acknowledged", 3)
+    acknowledged = {a["agency"]["code"]: a["acknowledged_at"] for a in lead_acked["assignments"]}
+    assert acknowledged == {WEST: _z(5), LEAD: _z(25)}
+    arrived = await ok(harness, people.west_officer, incident, "arrive")
     assert (arrived["status"], arrived["due_at"]) == ("on_site", _z(120))
 
     harness.clock.advance(timedelta(minutes=10))
+    lead_arrived = await ok(harness, people.lead_officer, incident, "arrive")
+    arrivals = {a["agency"]["code"]: a["arrived_at"] for a in lead_arrived["assignments"]}
+    assert (lead_arrived["status"], arrivals) == ("on_site", {WEST: _z(25), LEAD: _z(35)})
     resolved = await ok(
         harness, people.lead_officer, incident, "resolve", outcome="penalized", penalty=FINE
     )
@@ -79,14 +87,16 @@ async def test_an_incident_is_worked_to_closure(harness: Harness) -> None:
     }
 
     closed = await ok(harness, people.worker, incident, "verify", passed=True, note="已熄灭")
-    assert (closed["status"], closed["closed_at"], closed["version"]) == ("closed", _z(35), 5)
+    assert (closed["status"], closed["closed_at"], closed["version"]) == ("closed", _z(35), 7)
     assert closed["overdue"] is False
 
     body = await detail(harness, incident, people.supervisor)
     steps = [(e["action"], e["from_status"], e["to_status"]) for e in body["timeline"]][2:]
     assert steps == [
         ("acknowledge", "dispatched", "acknowledged"),
+        ("acknowledge", "acknowledged", "acknowledged"),
         ("arrive", "acknowledged", "on_site"),
+        ("arrive", "on_site", "on_site"),
         ("resolve", "on_site", "resolved"),
         ("verify", "resolved", "closed"),
     ]
@@ -101,9 +111,10 @@ async def test_an_incident_is_worked_to_closure(harness: Harness) -> None:
             )
         ).all()
     updates = [_json(row[1]) for row in rows if row[0] == "incident.updated"]
-    assert [u["change"] for u in updates] == ["acknowledge", "arrive", "resolve", "verify"]
+    changes = ["acknowledge", "acknowledge", "arrive", "arrive", "resolve", "verify"]
+    assert [u["change"] for u in updates] == changes
     assert updates[-1]["incident"]["status"] == "closed"
-    assert updates[-1]["version"] == 5
+    assert updates[-1]["version"] == 7
 
 
 async def test_a_failed_verification_sends_it_back_and_counts_rework(harness: Harness) -> None:
@@ -278,9 +289,15 @@ async def test_if_match_guards_against_stale_writes(harness: Harness) -> None:
     assert r.status_code == 200 and r.headers["etag"] == '"2"'
     # The other agency acting on what it read before: stale.
     await refused(
-        harness, people.lead_officer, incident, "arrive", 412, "precondition-failed", if_match='"1"'
+        harness,
+        people.lead_officer,
+        incident,
+        "acknowledge",
+        412,
+        "precondition-failed",
+        if_match='"1"',
     )
-    r = await act(harness, people.lead_officer, incident, "arrive", if_match="*")
+    r = await act(harness, people.lead_officer, incident, "acknowledge", if_match="*")
     assert r.status_code == 200
 
 
@@ -384,7 +401,11 @@ async def _prepare_race(settings: Settings) -> tuple[Headers, list[Headers]]:
         await db.dispose()
 
 
-async def _race(base_url: str, worker: Headers, officers: list[Headers], lon: float) -> list[int]:
+async def _race(
+    base_url: str, worker: Headers, officers: list[Headers], lon: float
+) -> tuple[list[int], tuple[int, int]]:
+    """Every officer acknowledges at once: the answers' statuses, and the incident's version
+    and number of acknowledgements after."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         observed = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
         body = report_body(location=at(lon, 30.02), observed_at=observed)
@@ -397,8 +418,9 @@ async def _race(base_url: str, worker: Headers, officers: list[Headers], lon: fl
         )
         after = await client.get(f"/api/v1/incidents/{incident}", headers=officers[0])
     timeline = [e["action"] for e in after.json()["timeline"]]
-    assert (after.json()["version"], timeline.count("acknowledge")) == (2, 1)
-    return sorted(a.status_code for a in answers)
+    acks = {a["agency"]["code"] for a in after.json()["assignments"] if a["acknowledged_at"]}
+    assert len(acks) == timeline.count("acknowledge")  # one acknowledgement per agency at most
+    return sorted(a.status_code for a in answers), (after.json()["version"], len(acks))
 
 
 def test_officers_acting_at_once_cannot_both_win(fresh_database_url: str, tmp_path: Path) -> None:
@@ -408,5 +430,6 @@ def test_officers_acting_at_once_cannot_both_win(fresh_database_url: str, tmp_pa
     with running(create_app(settings)) as base_url:
         plain = asyncio.run(_race(base_url, worker, officers, 120.01))
         stale = asyncio.run(_race(base_url, worker, guarded, 120.03))
-    assert plain == [200] + [409] * (OFFICERS - 1)
-    assert stale == [200] + [412] * (OFFICERS - 1)
+    # Each of the two agencies acknowledges once; the other officers of each are refused.
+    assert plain == ([200] * 2 + [409] * (OFFICERS - 2), (3, 2))
+    assert stale == ([200] + [412] * (OFFICERS - 1), (2, 1))

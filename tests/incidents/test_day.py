@@ -51,6 +51,8 @@ async def test_a_day_in_the_district(harness: Harness) -> None:
     await refused(h, people.worker, fire, "acknowledge", 403, "forbidden")
     await refused(h, people.west_officer, fire, "arrive", 409, "invalid-transition")
     await ok(h, people.west_officer, fire, "acknowledge", note="马上出发")
+    # The bureau's inspector acknowledges its own part, once.
+    await ok(h, people.lead_officer, fire, "acknowledge")
     await refused(h, people.lead_officer, fire, "acknowledge", 409, "invalid-transition")
 
     # 10:20 on site; 10:40 penalised with a warning; the grid worker finds it still smoking.
@@ -66,7 +68,7 @@ async def test_a_day_in_the_district(harness: Harness) -> None:
     clock.advance(timedelta(minutes=10))  # 10:50 put out for good, verified by the district
     await ok(h, people.west_officer, fire, "resolve", outcome="extinguished")
     closed = await ok(h, people.supervisor, fire, "verify", passed=True)
-    assert (closed["status"], closed["report_count"], closed["version"]) == ("closed", 2, 8)
+    assert (closed["status"], closed["report_count"], closed["version"]) == ("closed", 2, 9)
 
     # The garbage fire was a false report: the bureau rejects it; a note is required.
     await refused(h, people.lead_officer, garbage, "reject", 422, "validation")
@@ -126,10 +128,11 @@ async def test_a_day_in_the_district(harness: Harness) -> None:
         ("routed", None),
         ("report_added", None),
         ("acknowledge", "acknowledged"),
+        ("acknowledge", "acknowledged"),
         ("arrive", "on_site"),
         ("resolve", "resolved"),
         ("verify", "on_site"),
         ("resolve", "resolved"),
         ("verify", "closed"),
     ]
-    assert timeline[6]["note"] == "余火未灭"
+    assert timeline[7]["note"] == "余火未灭"

@@ -122,6 +122,11 @@ async def test_who_may_read_an_incident(harness: Harness) -> None:
         "agency": {"code": WEST, "name": "西镇"},
         "role": "responsible",
         "acknowledged_at": None,
+        "arrived_at": None,
+        "acknowledge_due_at": "2026-11-20T02:15:00Z",
+        "arrive_due_at": "2026-11-20T03:00:00Z",
+        "overdue": False,
+        "late": False,
     }
     assert body["timeline"][0]["to_status"] == "dispatched"
     assert body["timeline"][0]["actor"]["name"] == "测试grid_worker"
