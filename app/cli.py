@@ -95,10 +95,11 @@ def worker(
 
     from app.retention import service as retention
     from app.webhooks import worker as webhook_worker
+    from app.webhooks.sealing import SecretBox
 
     settings = _settings()
     options = webhook_worker.WorkerOptions(
-        allow_private=settings.webhook_allow_private, batch=batch
+        allow_private=settings.webhook_allow_private, batch=batch, box=SecretBox.of(settings)
     )
 
     async def run() -> None:
@@ -130,6 +131,29 @@ def db_upgrade(revision: str = "head") -> None:
 
     upgrade(_settings().database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+@db_cli.command("rotate-data-key")
+def db_rotate_data_key() -> None:
+    """Seal every webhook secret again under BURNBAN_DATA_KEY (the old key in
+    BURNBAN_DATA_KEY_PREVIOUS until this has run)."""
+    from app.webhooks import service as webhook_service
+    from app.webhooks.sealing import InvalidToken, SecretBox
+
+    box = SecretBox.of(_settings())
+    try:
+        count = _in_unit_of_work(
+            lambda session, _store: webhook_service.reseal_secrets(session, box)
+        )
+    except InvalidToken as exc:
+        typer.secho(
+            "refused: a secret is sealed under a key that is neither BURNBAN_DATA_KEY nor in "
+            "BURNBAN_DATA_KEY_PREVIOUS; nothing was changed",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(f"{count} webhook secrets sealed under the current data key")
 
 
 @grid_cli.command("import")

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
+DEV_DATA_KEY = "dev-data-key-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -21,6 +22,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./burnban.db"
     secret_key: str = DEV_SECRET_KEY
+    # Seals webhook secrets at rest (app/webhooks/sealing.py); older keys, comma-separated,
+    # still open what they sealed until `burnban db rotate-data-key` has run.
+    data_key: str = DEV_DATA_KEY
+    data_key_previous: str = ""
     environment: Literal["dev", "production"] = "dev"
     media_dir: Path = Path("./media")
     access_token_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)
@@ -58,6 +63,22 @@ class Settings(BaseSettings):
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_data_key(self) -> Settings:
+        if self.environment != "dev" and (
+            self.data_key == DEV_DATA_KEY or len(self.data_key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                "BURNBAN_DATA_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters outside dev mode: it seals webhook "
+                "secrets (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def previous_data_keys(self) -> list[str]:
+        return [key.strip() for key in self.data_key_previous.split(",") if key.strip()]
 
     @cached_property
     def url(self) -> URL:

@@ -21,11 +21,15 @@ RETRY_SOON = 5  # seconds: a restart, a moment of overload
 
 UNREACHABLE = "the database cannot be reached just now; retry in a few seconds"
 BUSY = "the database is busy; retry in a few seconds"
+CANNOT_OPEN = "the database file cannot be opened just now; retry in a few seconds"
 
 # PostgreSQL SQLSTATEs (Appendix A of its manual) by what they mean to the caller.
 _PG_UNREACHABLE_CLASSES = ("08",)  # connection exception
 _PG_UNREACHABLE = frozenset({"57P01", "57P02", "57P03"})  # shutdown, crash, starting up
 _PG_BUSY = frozenset({"53300", "55P03", "40P01", "40001"})  # connections, lock, deadlock, serial
+
+_SQLITE_WRITER_LOCK = "-writer"
+_CANNOT_OPEN = (errno.ENOENT, errno.EACCES, errno.EPERM)
 
 # SQLite primary result codes (sqlite3 exceptions' `sqlite_errorcode`, the low byte).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CANTOPEN = 5, 6, 14
@@ -62,16 +66,17 @@ def _database(exc: DBAPIError) -> errors.Unavailable | None:
         if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
             return errors.Unavailable(BUSY)
         if primary == _SQLITE_CANTOPEN:
-            return errors.Unavailable(
-                "the database file cannot be opened just now; retry in a few seconds"
-            )
+            return errors.Unavailable(CANNOT_OPEN)
     return None
 
 
 def _operating_system(exc: OSError) -> errors.Unavailable | None:
-    """asyncpg raises the socket's own errors when it cannot connect."""
+    """asyncpg raises the socket's own errors when it cannot connect; SQLite's writers open a
+    lock file beside the database (app/dbsqlite.py), which fails as the database would."""
     if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
         return errors.Unavailable(UNREACHABLE)
     if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
         return errors.Unavailable(UNREACHABLE)
+    if str(exc.filename or "").endswith(_SQLITE_WRITER_LOCK) and exc.errno in _CANNOT_OPEN:
+        return errors.Unavailable(CANNOT_OPEN)
     return None

@@ -32,7 +32,6 @@ class IncidentColumns(Protocol):
     penalty_kind: str | None
     penalty_amount_yuan: Decimal | None
     legal_basis: str | None
-    void_reason: str | None
 
 
 def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
@@ -100,5 +99,4 @@ def incident_out(
         report_count=incident.report_count,
         assignments=[with_lateness(a, incident.status, now) for a in assignments],
         resolution=resolution_of(incident),
-        void_reason=incident.void_reason,  # checked when stored
     )

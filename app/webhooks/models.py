@@ -24,7 +24,7 @@ class WebhookSubscription(SQLModel, table=True):
     url: str = Field(max_length=2000)
     events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     cell_code: str | None = Field(default=None, max_length=40, foreign_key="cells.code")
-    secret: str = Field(max_length=100)
+    secret: str = Field(max_length=500)  # sealed (app/webhooks/sealing.py)
     created_at: datetime = Field(sa_type=UtcDateTime)
     disabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     disabled_reason: str | None = Field(default=None, max_length=200)

@@ -11,6 +11,7 @@ from app.deps import ClockDep, SessionDep, SettingsDep, require
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.webhooks import service
 from app.webhooks.schemas import DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
+from app.webhooks.sealing import SecretBox
 
 router = APIRouter(tags=["webhooks"])
 OwnerDep = Annotated[Principal, Depends(require(scope="webhooks:manage"))]
@@ -29,7 +30,7 @@ async def create_webhook(
 ) -> WebhookCreated:
     """Subscribe a URL to events; the signing secret is in this answer only."""
     created = await service.subscribe(
-        session, owner, data, settings.webhook_allow_private, clock.now()
+        session, owner, data, settings.webhook_allow_private, SecretBox.of(settings), clock.now()
     )
     response.headers["Location"] = f"/api/v1/webhooks/{created.id}"
     return created
@@ -46,6 +47,14 @@ async def list_webhooks(session: SessionDep, owner: OwnerDep) -> Page[WebhookOut
 async def get_webhook(webhook_id: str, session: SessionDep, owner: OwnerDep) -> WebhookOut:
     """One of the calling key's subscriptions (without its secret)."""
     return service.to_schema(await service.owned(session, owner, webhook_id))
+
+
+@router.post(
+    "/webhooks/{webhook_id}/enable", operation_id="enable_webhook", response_model=WebhookOut
+)
+async def enable_webhook(webhook_id: str, session: SessionDep, owner: OwnerDep) -> WebhookOut:
+    """Send to a disabled subscription again, from now on (its secret is unchanged)."""
+    return await service.enable(session, owner, webhook_id)
 
 
 @router.delete("/webhooks/{webhook_id}", operation_id="delete_webhook", status_code=204)

@@ -25,31 +25,39 @@ from app.webhooks.models import (
     WebhookSubscription,
 )
 from app.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
+from app.webhooks.sealing import SecretBox
 
 _DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
 
 
 async def subscribe(
-    session: AsyncSession, owner: Principal, data: WebhookIn, allow_private: bool, now: datetime
+    session: AsyncSession,
+    owner: Principal,
+    data: WebhookIn,
+    allow_private: bool,
+    box: SecretBox,
+    now: datetime,
 ) -> WebhookCreated:
-    """Store a subscription for a target that may be called; the answer holds the secret."""
+    """Store a subscription for a target that may be called, its secret sealed; the answer
+    holds the secret itself."""
     try:
         await targets.check(data.url, allow_private)
     except targets.TargetRefused as exc:
         raise _invalid("url", str(exc)) from exc
     cell_code = await _cell_for(session, owner, data.cell)
+    secret = signing.new_secret()
     row = WebhookSubscription(
         api_key_id=owner.id,
         url=data.url,
         events=list(dict.fromkeys(data.events)),
         cell_code=cell_code,
-        secret=signing.new_secret(),
+        secret=box.seal(secret),
         created_at=now,
     )
     session.add(row)
     await session.flush()
-    return WebhookCreated(**to_schema(row).model_dump(), secret=row.secret)
+    return WebhookCreated(**to_schema(row).model_dump(), secret=secret)
 
 
 async def _cell_for(session: AsyncSession, owner: Principal, wanted: str | None) -> str | None:
@@ -108,6 +116,27 @@ async def list_subscriptions(session: AsyncSession, owner: Principal) -> Sequenc
         .order_by(col(WebhookSubscription.created_at).desc(), col(WebhookSubscription.id))
     )
     return [to_schema(row) for row in rows]
+
+
+async def enable(session: AsyncSession, owner: Principal, subscription_id: str) -> WebhookOut:
+    """Send to a disabled subscription again (after its receiver answered 410 Gone, say): new
+    events from now on; its failed deliveries can be retried one by one."""
+    row = await owned(session, owner, subscription_id)
+    row.disabled_at = None
+    row.disabled_reason = None
+    session.add(row)
+    await session.flush()
+    return to_schema(row)
+
+
+async def reseal_secrets(session: AsyncSession, box: SecretBox) -> int:
+    """Seal every stored secret again under the box's current key (key rotation); how many."""
+    rows = list(await session.exec(sm_select(WebhookSubscription)))
+    for row in rows:
+        row.secret = box.reseal(row.secret)
+        session.add(row)
+    await session.flush()
+    return len(rows)
 
 
 async def unsubscribe(session: AsyncSession, owner: Principal, subscription_id: str) -> None:
@@ -204,7 +233,7 @@ async def retry_delivery(
     if delivery is None or delivery.subscription_id != subscription.id:
         raise errors.NotFound(f"no delivery {delivery_id!r}")
     if subscription.disabled_at is not None:
-        raise errors.Conflict("the webhook is disabled; subscribe again to receive events")
+        raise errors.Conflict("the webhook is disabled; enable it first (POST …/enable)")
     conn = await session.connection()
     changed = await conn.execute(
         update(_DELIVERIES)

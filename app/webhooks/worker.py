@@ -22,6 +22,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
+from app.config import DEV_DATA_KEY
 from app.db import Database
 from app.outbox.notifications import OutboxNotifications
 from app.webhooks import fanout, signing, targets
@@ -35,6 +36,7 @@ from app.webhooks.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from app.webhooks.sealing import InvalidToken, SecretBox
 
 # After the n-th failed attempt the next waits RETRY_DELAYS[n-1]; after the last, it has failed.
 RETRY_DELAYS = (
@@ -68,6 +70,8 @@ class WorkerOptions:
     timeout: float = SEND_TIMEOUT_SECONDS
     poll_seconds: float = 1.0
     jitter: Callable[[], float] = field(default=_jitter)
+    # Opens the subscriptions' sealed secrets: SecretBox.of(settings) in a service.
+    box: SecretBox = field(default_factory=lambda: SecretBox(DEV_DATA_KEY))
 
 
 @dataclass
@@ -159,9 +163,10 @@ async def send(
     try:
         if isinstance(target, targets.TargetRefused):
             raise target
+        secret = options.box.open(item.secret)
         headers = {
             **target.headers,
-            **signing.headers(item.secret, signing.message_id(item.event_id), clock.now(), body),
+            **signing.headers(secret, signing.message_id(item.event_id), clock.now(), body),
         }
         async with asyncio.timeout(options.timeout):
             request = http.build_request(
@@ -178,6 +183,9 @@ async def send(
         )
     except targets.TargetRefused as exc:
         return Outcome(None, f"refused: {exc}", None, _ms(started))
+    except InvalidToken:
+        error = "not sent: the secret was sealed under a data key this worker does not hold"
+        return Outcome(None, error, None, _ms(started))
     except TimeoutError:
         return Outcome(None, f"timed out after {options.timeout:g} s", None, _ms(started))
     except (httpx.HTTPError, OSError) as exc:

@@ -113,7 +113,7 @@ async def test_a_token_signed_with_another_secret_is_refused(harness: Harness) -
 async def test_an_unsigned_token_is_refused(harness: Harness) -> None:
     user = await make_user(harness, "admin")
     now = int(harness.clock.now().timestamp())
-    unsigned = jwt.encode({"sub": user.id, "iat": now, "exp": now + 3600}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": user.id, "iat": now, "exp": now + 3600}, "", algorithm="none")
     _assert_unauthorized(await harness.client.get(ME, headers=_bearer(unsigned)))
 
 

@@ -316,4 +316,5 @@ def test_demo_generates_a_secret_key_when_none_is_set(
     assert env.startswith("BURNBAN_SECRET_KEY=")
     key = env.strip().split("=", 1)[1]
     assert len(key) >= 48
-    assert Settings(environment="production").secret_key == key  # `serve` will use it
+    production = Settings(environment="production", data_key="d" * 48)
+    assert production.secret_key == key  # `serve` will use it

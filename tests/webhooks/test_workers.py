@@ -17,12 +17,14 @@ from app.auth import service as auth_service
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.clock import FrozenClock
+from app.config import DEV_DATA_KEY
 from app.db import Database, create_engine
 from app.main import create_app
 from app.outbox import service as outbox
 from app.outbox.notifications import OutboxNotifications
 from app.webhooks import service as webhook_service
 from app.webhooks.schemas import WebhookIn
+from app.webhooks.sealing import SecretBox
 from app.webhooks.worker import client, dispatch_once, run
 from tests.conftest import settings_for
 from tests.factories import NOW
@@ -41,7 +43,8 @@ async def _subscribe(db: Database, url: str) -> str:
         )
         owner = Principal(kind="api_key", id=row.id, name=row.name)
         data = WebhookIn(url=url, events=["incident.updated"])
-        created = await webhook_service.subscribe(session, owner, data, True, NOW)
+        box = SecretBox(DEV_DATA_KEY)
+        created = await webhook_service.subscribe(session, owner, data, True, box, NOW)
     return created.secret
 
 
