@@ -25,7 +25,7 @@ from app.grid import service as grid_service
 from app.incidents import access
 from app.incidents import service as incident_service
 from app.incidents.access import ASSIGNMENTS, INCIDENTS
-from app.incidents.models import WORKING_STATUSES, Incident, IncidentEvent
+from app.incidents.models import AWAITING_SUPERVISOR, WORKING_STATUSES, Incident, IncidentEvent
 from app.incidents.output import incident_out
 from app.incidents.schemas import (
     AcknowledgeIn,
@@ -36,7 +36,9 @@ from app.incidents.schemas import (
     ReassignIn,
     RejectIn,
     ResolveIn,
+    ReturnIn,
     VerifyIn,
+    VoidIn,
 )
 from app.outbox import service as outbox
 
@@ -48,8 +50,11 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "arrive": WORKING_STATUSES,
     "resolve": ("on_site",),
     "verify": ("resolved",),
-    "reject": ("dispatched", "acknowledged"),
-    "reassign": OPEN_STATUSES,
+    # The assessed unit sends a case back; only a supervisor voids it or routes it again.
+    "return": OPEN_STATUSES,
+    "void": OPEN_STATUSES + AWAITING_SUPERVISOR,
+    "reject": OPEN_STATUSES + AWAITING_SUPERVISOR,  # the former name of void
+    "reassign": OPEN_STATUSES + AWAITING_SUPERVISOR,
 }
 # Compare-and-set attempts before giving up on an incident that keeps changing under us.
 MAX_ATTEMPTS = 3
@@ -125,9 +130,9 @@ def _authorise(
             principal.has_role("grid_worker") and principal.cell_code == incident.village_code
         )
         allowed = supervisor or village_worker
-    elif isinstance(data, RejectIn):
-        allowed = supervisor or officer_role in ("responsible", "lead")
-    else:
+    elif isinstance(data, ReturnIn):
+        allowed = officer_role is not None
+    else:  # void, reject (its former name), reassign
         allowed = supervisor
     if not allowed:
         raise errors.Forbidden(f"your role may not {data.action} this incident")
@@ -171,8 +176,11 @@ async def _plan(
         # Failed verification (返工): back on site against the case's own limit.
         values = {"rework_count": INCIDENTS.c.rework_count + 1, "due_at": incident.resolve_due_at}
         return Change("on_site", values)
-    if isinstance(data, RejectIn):
-        return Change("rejected", {"closed_at": now})
+    if isinstance(data, ReturnIn):
+        return Change("returned", {})
+    if isinstance(data, VoidIn | RejectIn):
+        reason = data.reason if isinstance(data, VoidIn) else None
+        return Change("rejected", {"closed_at": now, "void_reason": reason})
     return await _plan_reassign(session, principal, incident, data, now)
 
 
@@ -298,10 +306,9 @@ async def _after_write(
         )
     event_row = incident_service.event_row
     to_status, note = change.to_status, data.note
+    action = "void" if isinstance(data, RejectIn) else data.action  # one name for one act
     session.add(
-        IncidentEvent(
-            **event_row(incident, principal, now, data.action, from_status, to_status, note)
-        )
+        IncidentEvent(**event_row(incident, principal, now, action, from_status, to_status, note))
     )
     if change.category is not None:  # reassign: the old agencies lose it
         await conn.execute(delete(ASSIGNMENTS).where(ASSIGNMENTS.c.incident_id == incident_id))
@@ -317,7 +324,7 @@ async def _after_write(
         "case_number": incident.case_number,
         "status": incident.status,
         "version": incident.version,
-        "change": data.action,
+        "change": action,
         "from_status": from_status,
         "to_status": change.to_status,
         "note": data.note,

@@ -12,12 +12,17 @@ from sqlmodel import Field, SQLModel
 from app.dbtypes import UtcDateTime, new_id
 from app.spatial.types import GeometryType
 
-STATUSES = ("dispatched", "acknowledged", "on_site", "resolved", "closed", "rejected")
+STATUSES = ("dispatched", "acknowledged", "on_site", "resolved", "returned", "closed", "rejected")
 TERMINAL_STATUSES = ("closed", "rejected")
+# Returned by an agency: waits for a supervisor to void or reassign it (no time limit runs,
+# and a new report nearby opens a new incident rather than joining it).
+AWAITING_SUPERVISOR = ("returned",)
 # States in which the next step has a time limit: what `overdue` is about.
 WORKING_STATUSES = ("dispatched", "acknowledged", "on_site")
 OUTCOMES = ("extinguished", "stopped", "no_fire_found", "penalized")
 PENALTY_KINDS = ("warning", "fine")
+# Why a supervisor voided a case (status `rejected`); null for a void without a reason.
+VOID_REASONS = ("false_report", "duplicate", "not_ours")
 ROLES = ("responsible", "lead", "cooperating")
 
 
@@ -100,6 +105,7 @@ class Incident(SQLModel, table=True):
         default=None, sa_column=Column(Numeric(12, 2), nullable=True)
     )
     legal_basis: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    void_reason: str | None = Field(default=None, max_length=16)
 
 
 class Assignment(SQLModel, table=True):

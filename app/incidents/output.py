@@ -32,6 +32,7 @@ class IncidentColumns(Protocol):
     penalty_kind: str | None
     penalty_amount_yuan: Decimal | None
     legal_basis: str | None
+    void_reason: str | None
 
 
 def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
@@ -99,4 +100,5 @@ def incident_out(
         report_count=incident.report_count,
         assignments=[with_lateness(a, incident.status, now) for a in assignments],
         resolution=resolution_of(incident),
+        void_reason=incident.void_reason,  # checked when stored
     )

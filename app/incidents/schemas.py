@@ -12,6 +12,7 @@ from app.grid.schemas import Located
 
 Outcome = Literal["extinguished", "stopped", "no_fire_found", "penalized"]
 PenaltyKind = Literal["warning", "fine"]
+VoidReason = Literal["false_report", "duplicate", "not_ours"]
 Note = Annotated[str | None, Field(default=None, max_length=2000, description="Free text")]
 
 
@@ -90,6 +91,9 @@ class IncidentOut(BaseModel):
     report_count: int
     assignments: list[AssignmentOut]
     resolution: Resolution | None = None
+    void_reason: VoidReason | None = Field(
+        default=None, description="Why a supervisor voided it (status rejected), if said"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -175,8 +179,24 @@ class VerifyIn(_Action):
     passed: bool
 
 
+class ReturnIn(_Action):
+    """Any open state → returned: an officer sends a misrouted or false case back to the
+    supervisors (it still counts); needs a note."""
+
+    action: Literal["return"]
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class VoidIn(_Action):
+    """Any open or returned state → rejected, by a supervisor only; needs a note."""
+
+    action: Literal["void"]
+    note: str = Field(min_length=1, max_length=2000)
+    reason: VoidReason | None = None
+
+
 class RejectIn(_Action):
-    """dispatched or acknowledged → rejected (a false or out-of-scope report); needs a note."""
+    """The former name of `void`, kept for existing clients: a supervisor's only."""
 
     action: Literal["reject"]
     note: str = Field(min_length=1, max_length=2000)
@@ -197,6 +217,6 @@ class ReassignIn(_Action):
 
 
 ActionIn = Annotated[
-    AcknowledgeIn | ArriveIn | ResolveIn | VerifyIn | RejectIn | ReassignIn,
+    AcknowledgeIn | ArriveIn | ResolveIn | VerifyIn | ReturnIn | VoidIn | RejectIn | ReassignIn,
     Field(discriminator="action"),
 ]

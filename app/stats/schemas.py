@@ -81,6 +81,15 @@ class Scorecard(BaseModel):
     rework_rate: float | None
     overdue_open: int
     penalties: Penalties
+    voided: int = Field(
+        description="cases a supervisor voided (status rejected): left out of the closure rate"
+    )
+    returned: int = Field(
+        description="cases an agency sent back, waiting for a supervisor: counted in every rate"
+    )
+    rate_definitions: dict[str, str] = Field(
+        description="each rate's numerator and denominator, and which cases it leaves out"
+    )
     children: list[ChildStats]
     series: list[SeriesPoint] | None = Field(
         default=None, description="only when `interval` is asked for"

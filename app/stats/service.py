@@ -5,7 +5,11 @@ Definitions — "under the cell" matches the incident's or report's `district_co
 - `incidents`: incidents under the cell opened in the period; `by_status`, `by_category` split
   them (every status and every configured category is listed, zeros included).
 - `reports`: reports under the cell observed in the period.
-- `closure_rate` = closed / (incidents − rejected).
+- `closure_rate` = closed / (incidents − voided). Voided cases (status `rejected`, voided by a
+  supervisor: the assessed unit cannot) are the only ones left out; a case an agency returned
+  (`returned`, waiting for a supervisor) still counts, as not closed. `voided` and `returned`
+  count them (their reasons are on the incidents: `void_reason`, the timeline's notes).
+  `rate_definitions` says in the answer what each rate leaves out (RATE_DEFINITIONS).
 - `on_time_rate` = closed with resolved_at <= resolve_due_at / closed (an incident without a
   resolve deadline is not on time).
 - `rework_rate` = sum(rework_count) of the period's incidents / closed.
@@ -77,6 +81,14 @@ _DURATIONS = (
     Duration(INCIDENTS.c.resolved_at, INCIDENTS.c.opened_at),
 )
 _CHILD_COUNTS = ("incidents", "n_closed", "on_time")  # what a child's row shows
+RATE_DEFINITIONS = {
+    "closure_rate": "closed / (incidents − voided); excludes only voided cases (status "
+    "rejected); returned cases count as not closed",
+    "on_time_rate": "closed with resolved_at ≤ resolve_due_at / closed; excludes every case "
+    "not closed",
+    "rework_rate": "sum of rework_count / closed; excludes nothing from the sum, every case "
+    "not closed from the denominator",
+}
 
 
 def check_period(period: Period) -> Period:
@@ -161,6 +173,9 @@ async def scorecard(
             fine=total["fines"],
             fine_yuan=Decimal(str(total["fine_yuan"])),
         ),
+        voided=rejected,
+        returned=total["n_returned"],
+        rate_definitions=RATE_DEFINITIONS,
         children=[
             _child_stats(code, name, figures.by_child.get(code), overdue.get(code, 0))
             for code, name in children

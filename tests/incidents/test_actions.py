@@ -13,8 +13,6 @@ from sqlalchemy import text
 
 from app.auth import service as auth_service
 from app.auth.schemas import UserCreate
-from app.categories import service as category_service
-from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
 from app.config import Settings
 from app.db import Database, create_engine
 from app.grid import service as grid_service
@@ -239,25 +237,23 @@ async def test_invalid_bodies_are_refused(harness: Harness) -> None:
     assert warned["resolution"]["penalty"]["amount_yuan"] is None
 
 
-async def test_reject_needs_a_note_and_the_right_agency(harness: Harness) -> None:
+async def test_reject_is_a_supervisors_void(harness: Harness) -> None:
     people = await cast(harness)
-    async with harness.db.write() as session:
-        rule = CategoryIn(
-            name="露天焚烧",
-            materials=["straw"],
-            routing=Routing(lead=[LEAD], cooperating=[EAST]),
-            time_limits=TimeLimits(acknowledge_minutes=15, arrive_minutes=60, resolve_minutes=120),
-            merge=MergeRule(radius_m=300, window_minutes=360),
-        )
-        await category_service.put_category(session, "open_burning", rule, None, NOW)
     incident = await open_incident(harness, people.worker)
-    await refused(harness, people.lead_officer, incident, "reject", 422, "validation")
-    await refused(harness, people.lead_officer, incident, "reject", 422, "validation", note="")
-    # The cooperating agency sees it and may acknowledge, but may not reject it.
-    await refused(harness, people.east_officer, incident, "reject", 403, "forbidden", note="x")
-    await ok(harness, people.east_officer, incident, "acknowledge")
-    rejected = await ok(harness, people.lead_officer, incident, "reject", note="系炊烟，非焚烧")
-    assert (rejected["status"], rejected["closed_at"]) == ("rejected", _z(0))
+    await refused(harness, people.supervisor, incident, "reject", 422, "validation")
+    await refused(harness, people.supervisor, incident, "reject", 422, "validation", note="")
+    # The assessed units may no longer erase a case by rejecting it.
+    for officer in (people.lead_officer, people.west_officer):
+        await refused(harness, officer, incident, "reject", 403, "forbidden", note="x")
+    await ok(harness, people.west_officer, incident, "acknowledge")
+    rejected = await ok(harness, people.supervisor, incident, "reject", note="系炊烟，非焚烧")
+    assert (rejected["status"], rejected["closed_at"], rejected["void_reason"]) == (
+        "rejected",
+        _z(0),
+        None,
+    )
+    timeline = (await detail(harness, incident, people.supervisor))["timeline"]
+    assert (timeline[-1]["action"], timeline[-1]["to_status"]) == ("void", "rejected")
     await refused(
         harness,
         people.supervisor,
@@ -268,7 +264,7 @@ async def test_reject_needs_a_note_and_the_right_agency(harness: Harness) -> Non
         cell_code=EAST_SOUTH,
     )
     await refused(
-        harness, people.lead_officer, incident, "reject", 409, "invalid-transition", note="x"
+        harness, people.supervisor, incident, "reject", 409, "invalid-transition", note="x"
     )
 
 

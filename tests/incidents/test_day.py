@@ -70,10 +70,13 @@ async def test_a_day_in_the_district(harness: Harness) -> None:
     closed = await ok(h, people.supervisor, fire, "verify", passed=True)
     assert (closed["status"], closed["report_count"], closed["version"]) == ("closed", 2, 9)
 
-    # The garbage fire was a false report: the bureau rejects it; a note is required.
-    await refused(h, people.lead_officer, garbage, "reject", 422, "validation")
-    await refused(h, people.worker, garbage, "reject", 404, "not-found", note="x")
-    await ok(h, people.lead_officer, garbage, "reject", note="系垃圾站正常作业")
+    # The garbage fire was a false report: the bureau returns it with a note, and the district
+    # voids it (the assessed unit cannot).
+    await refused(h, people.lead_officer, garbage, "return", 422, "validation")
+    await refused(h, people.worker, garbage, "return", 404, "not-found", note="x")
+    await refused(h, people.lead_officer, garbage, "void", 403, "forbidden", note="x")
+    await ok(h, people.lead_officer, garbage, "return", note="系垃圾站正常作业")
+    await ok(h, people.supervisor, garbage, "void", reason="false_report", note="核实为误报")
 
     # The 西北村 report was really in 东南村: the district moves it (10:50).
     r = await act(h, people.west_officer, misplaced, "reassign", cell_code=EAST_SOUTH)

@@ -11,7 +11,7 @@ from sqlalchemy import TextClause, text
 
 from app.categories import service as category_service
 from app.categories.schemas import CategoryIn, MergeRule, Routing, TimeLimits
-from app.incidents.models import STATUSES, TERMINAL_STATUSES
+from app.incidents.models import AWAITING_SUPERVISOR, STATUSES, TERMINAL_STATUSES
 from app.incidents.service import next_case_seq
 from app.spatial.postgis import _NEAREST_OPEN_INCIDENT
 from app.spatial.sqlite import _OPEN_INCIDENTS_IN_BOX
@@ -188,7 +188,8 @@ async def test_case_numbers_count_per_district_and_year(harness: Harness) -> Non
 
 def test_the_merge_query_knows_every_open_status() -> None:
     """The spatial stores list the open statuses (for their index); they are the model's."""
-    assert set(OPEN_INCIDENT_STATUSES) == set(STATUSES) - set(TERMINAL_STATUSES)
+    awaiting = set(AWAITING_SUPERVISOR)  # returned cases take no new reports
+    assert set(OPEN_INCIDENT_STATUSES) == set(STATUSES) - set(TERMINAL_STATUSES) - awaiting
 
 
 def _literal(value: Any) -> str:

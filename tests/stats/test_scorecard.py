@@ -136,6 +136,7 @@ async def test_district_scorecard_matches_the_hand_count(seeded: Harness) -> Non
         "acknowledged": 1,
         "on_site": 2,
         "resolved": 1,
+        "returned": 0,
         "closed": 5,
         "rejected": 2,
     }
@@ -149,6 +150,10 @@ async def test_district_scorecard_matches_the_hand_count(seeded: Harness) -> Non
     # 3600 5400 6000 7800 10800 60000: median between ranks 2 and 3, p90 between 4 and 5.
     assert body["resolve_seconds"] == {"median": 6900, "p90": 35400}
     assert body["penalties"] == {"warning": 1, "fine": 2, "fine_yuan": 2000.5}
+    # Rejected (voided) cases are counted and left out of the closure rate.
+    assert body["voided"] == 2
+    assert body["returned"] == 0
+    assert "voided" in body["rate_definitions"]["closure_rate"]
     assert body["children"] == [
         {"code": WEST, "name": "西镇", "incidents": 6, "on_time_rate": 2 / 3, "overdue_open": 2},
         {"code": EAST, "name": "东镇", "incidents": 6, "on_time_rate": 0.5, "overdue_open": 1},
@@ -165,6 +170,7 @@ async def test_township_scorecard_has_a_row_per_village(seeded: Harness) -> None
         "acknowledged": 0,
         "on_site": 1,
         "resolved": 0,
+        "returned": 0,
         "closed": 3,
         "rejected": 1,
     }
