@@ -133,6 +133,91 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo(f"database at {revision}")
 
 
+@db_cli.command("backup")
+def db_backup(
+    dest: Annotated[Path, typer.Argument(file_okay=False, help="A new directory for the copy.")],
+) -> None:
+    """SQLite: copy the database (consistently, while serving) and the photos into DEST.
+    PostgreSQL: check the server's version and print the pg_dump command to run."""
+    from app import backup
+
+    settings = _settings()
+    if settings.is_sqlite:
+        copied = _refusing(
+            lambda: backup.backup_sqlite(backup.sqlite_file(settings.url), settings.media_dir, dest)
+        )
+        typer.echo(
+            f"backed up {copied.reports} reports into {copied.database} (integrity ok) and "
+            f"{copied.photos} new photos into {dest / backup.MEDIA_DIR}"
+        )
+        return
+    plan = backup.pg_dump_plan(settings.url, asyncio.run(_server_version(settings)), dest)
+    typer.echo(f"PostgreSQL {plan.server_major} server. Run (password in PGPASSWORD or ~/.pgpass):")
+    typer.echo(f"  {plan.command}")
+    typer.echo(f"  rsync -a {settings.media_dir}/ {dest / backup.MEDIA_DIR}/   # then the photos")
+    if plan.pg_dump_major is None:
+        typer.secho("pg_dump is not installed here (postgresql-client)", fg="red", err=True)
+        raise typer.Exit(1)
+    if not plan.ready:
+        typer.secho(
+            f"pg_dump {plan.pg_dump_major} is older than the server ({plan.server_major}): "
+            "install a client at least as new",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"pg_dump {plan.pg_dump_major} here can dump it.")
+
+
+@db_cli.command("restore")
+def db_restore(
+    source: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A backup.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace an existing database (service stopped).")
+    ] = False,
+) -> None:
+    """SQLite: put a backup made by `db backup` in place (stop the service first)."""
+    from app import backup
+
+    settings = _settings()
+    if not settings.is_sqlite:
+        typer.secho(
+            "on PostgreSQL restore with pg_restore into a new database, then burnban db upgrade",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    copied = _refusing(
+        lambda: backup.restore_sqlite(
+            source, backup.sqlite_file(settings.url), settings.media_dir, replace
+        )
+    )
+    typer.echo(
+        f"restored {copied.reports} reports into {copied.database} (integrity ok) and "
+        f"{copied.photos} photos; now: burnban db upgrade, then serve"
+    )
+
+
+def _refusing(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except errors.BurnbanError as exc:
+        typer.secho(f"refused: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def _server_version(settings: Settings) -> int:
+    from sqlalchemy import text
+
+    db = Database(create_engine(settings.url, settings))
+    try:
+        async with db.read() as session:
+            shown = await (await session.connection()).execute(text("SHOW server_version_num"))
+            return int(shown.scalar_one())
+    finally:
+        await db.dispose()
+
+
 @db_cli.command("rotate-data-key")
 def db_rotate_data_key() -> None:
     """Seal every webhook secret again under BURNBAN_DATA_KEY (the old key in

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -37,8 +38,9 @@ class Service:
     worker: dict[str, str]
 
 
-async def prepare(db: Database, settings: Settings) -> dict[str, str]:
-    """Load the small grid and make a grid worker in 西南村; the worker's headers."""
+async def prepare(db: Database, settings: Settings, now: datetime = NOW) -> dict[str, str]:
+    """Load the small grid and make a grid worker in 西南村; the worker's headers, with a
+    token issued at `now`."""
     async with db.write() as session:
         await grid_service.import_grid(session, store_for(db.dialect), small_grid(), None, NOW)
     data = UserCreate(
@@ -46,7 +48,7 @@ async def prepare(db: Database, settings: Settings) -> dict[str, str]:
     )
     async with db.write() as session:
         user = await auth_service.create_user(session, data, None, NOW)
-    token = auth_service.issue_token(user, settings.secret_key, NOW, 600)
+    token = auth_service.issue_token(user, settings.secret_key, now, 600)
     return {"Authorization": f"Bearer {token}"}
 
 
