@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app import dbfaults, problems, readiness
+from app import dbfaults, openapi, problems, readiness
 from app.agencies.router import router as agencies_router
 from app.auth.router import router as auth_router
 from app.categories.router import router as categories_router
@@ -29,6 +29,7 @@ from app.reports.router import router as reports_router
 from app.retention import service as retention
 from app.spatial.store import store_for
 from app.stats.router import router as stats_router
+from app.textguard import RefuseNul
 from app.webhooks import worker as webhook_worker
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.sealing import SecretBox
@@ -86,13 +87,17 @@ def create_app(
         categories_router,
     )
     templates = route_templates(API_PREFIX, api_routers)
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestContext, metrics=RequestMetrics(registry), templates=templates)
     problems.install(app)
 
     for router in api_routers:
         app.include_router(router, prefix=API_PREFIX, responses=problems.UNAVAILABLE_RESPONSE)
+    operations_router = _operations_router(registry)
     app.include_router(open311_router)
-    app.include_router(_operations_router(registry))
+    app.include_router(operations_router)
+    included = [(API_PREFIX, router) for router in api_routers]
+    openapi.install(app, [*included, ("", open311_router), ("", operations_router)])
     return app
 
 
@@ -130,7 +135,11 @@ def _operations_router(registry: CollectorRegistry) -> APIRouter:
         """The process is alive."""
         return {"status": "ok"}
 
-    @router.get("/readyz", operation_id="readyz")
+    @router.get(
+        "/readyz",
+        operation_id="readyz",
+        responses={503: {"description": "The database is unreachable or behind the migrations"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """The database answers and its schema is at the migrations' head; else 503 with the
         check that failed (`failed`) and why."""

@@ -9,10 +9,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import SQLModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import dbfaults, errors
+from app import dbfaults, errors, integrity
 
 PROBLEM_BASE = "https://burnban.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -102,10 +103,55 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _unsupported_body(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON route sent a body of another media type: FastAPI left it as bytes."""
+    content_type = request.headers.get("content-type")
+    return (
+        content_type is not None
+        and not _is_json(content_type)
+        and any(
+            tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes)
+            for err in exc.errors()
+        )
+    )
+
+
+def _json_error_message(exc: RequestValidationError, err: dict[str, Any]) -> str:
+    """Where the body stops being JSON: line, column and character, and what was expected."""
+    position = err["loc"][1] if len(err.get("loc", ())) > 1 else 0
+    document = exc.body if isinstance(exc.body, str) else ""
+    before = document[: int(position)] if isinstance(position, int) else ""
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    reason = str(err.get("ctx", {}).get("error", "invalid JSON"))
+    where = f"line {line}, column {column} (character {position})"
+    return f"the body is not valid JSON: {reason} at {where}"
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _unsupported_body(request, exc):
+        content_type = request.headers.get("content-type", "")
+        return await _domain_error(
+            request,
+            errors.UnsupportedMediaType(
+                f"the body must be application/json, not {content_type.split(';')[0]}"
+            ),
+        )
     items = [
-        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "invalid"))}
+        {
+            "loc": list(err.get("loc", ())),
+            "msg": _json_error_message(exc, err)
+            if err.get("type") == "json_invalid"
+            else str(err.get("msg", "invalid")),
+        }
         for err in exc.errors()
     ]
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
@@ -122,11 +168,25 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # a body the framework could not parse: a refused body
+        detail = exc.detail if isinstance(exc.detail, str) else "the body could not be parsed"
+        error = {"loc": ["body"], "msg": detail}
+        return problem(request, 422, "validation", detail, "Validation failed", errors=[error])
     slug = _SLUG_BY_STATUS.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no such resource: {request.url.path}"
     return problem(request, exc.status_code, slug, detail, headers=dict(exc.headers or {}))
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A write the database refused that no service foresaw: the field, never a 500."""
+    assert isinstance(exc, IntegrityError)
+    violation = integrity.violation_of(exc, SQLModel.metadata)
+    log.warning(
+        "integrity_error", path=request.url.path, kind=violation.kind, columns=violation.columns
+    )
+    return await _domain_error(request, integrity.refusal(violation))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,6 +221,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.BurnbanError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

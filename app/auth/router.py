@@ -15,7 +15,19 @@ from app.deps import AdminDep, AnyUserDep, ClockDep, DatabaseDep, SessionDep, Se
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", operation_id="issue_token", response_model=Token)
+_FORM = "application/x-www-form-urlencoded"
+
+
+@router.post(
+    "/auth/token",
+    operation_id="issue_token",
+    response_model=Token,
+    openapi_extra={
+        "requestBody": {
+            "content": {_FORM: {"example": {"username": "admin", "password": "a long passphrase"}}}
+        }
+    },
+)
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: DatabaseDep,

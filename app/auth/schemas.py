@@ -18,14 +18,27 @@ class Token(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "li.wei",
+                    "password": "a long passphrase",
+                    "name": "李伟",
+                    "role": "grid_worker",
+                    "cell_code": "450305001001",
+                }
+            ]
+        },
+    )
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
     password: str = Field(min_length=8, max_length=256)
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    cell_code: str | None = Field(default=None, max_length=40)
-    agency_code: str | None = Field(default=None, max_length=40)
+    cell_code: str | None = Field(default=None, min_length=1, max_length=40)
+    agency_code: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class UserOut(BaseModel):
@@ -38,11 +51,18 @@ class UserOut(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "区大气办大屏", "scopes": ["incidents:read"], "cell_code": "450305001"}
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1)
-    cell_code: str | None = Field(default=None, max_length=40)
+    cell_code: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class ApiKeyOut(BaseModel):

@@ -19,7 +19,12 @@ async def list_categories(session: SessionDep, _: AnyUserDep) -> list[CategoryOu
     return [service.to_schema(row) for row in await service.list_categories(session)]
 
 
-@router.put("/categories/{code}", operation_id="put_category", response_model=CategoryOut)
+@router.put(
+    "/categories/{code}",
+    operation_id="put_category",
+    response_model=CategoryOut,
+    responses={201: {"model": CategoryOut, "description": "Created"}},
+)
 async def put_category(
     code: Annotated[str, Path(pattern=service.CODE_PATTERN)],
     data: CategoryIn,

@@ -28,7 +28,24 @@ class MergeRule(BaseModel):
 
 
 class CategoryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "露天焚烧",
+                    "materials": ["straw", "garbage", "leaves", "other"],
+                    "routing": {"lead": ["urban-management"], "cooperating": []},
+                    "time_limits": {
+                        "acknowledge_minutes": 15,
+                        "arrive_minutes": 60,
+                        "resolve_minutes": 120,
+                    },
+                    "merge": {"radius_m": 300, "window_minutes": 360},
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     materials: list[str] = Field(

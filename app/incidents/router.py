@@ -27,6 +27,27 @@ _LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "A filter or the cursor is malformed", **_PROBLEM},
 }
 
+_ACTION_EXAMPLES: dict[str, Any] = {
+    name: {"summary": summary, "value": value}
+    for name, summary, value in (
+        ("acknowledge", "An officer takes it on", {"action": "acknowledge", "note": "已派人前往"}),
+        ("arrive", "On site", {"action": "arrive"}),
+        (
+            "resolve",
+            "Resolved with a fine",
+            {
+                "action": "resolve",
+                "outcome": "penalized",
+                "penalty": {"kind": "fine", "amount_yuan": 200, "legal_basis": "大气污染防治法"},
+                "note": "已扑灭，处罚款",
+            },
+        ),
+        ("verify", "Verified on site", {"action": "verify", "passed": True}),
+        ("reject", "A false report", {"action": "reject", "note": "现场无焚烧，系炊烟"}),
+        ("reassign", "To another village", {"action": "reassign", "cell_code": "450305001002"}),
+    )
+}
+
 
 @router.get(
     "/incidents/{incident_id}",
@@ -67,7 +88,7 @@ async def get_incident(
 )
 async def act_on_incident(
     incident_id: str,
-    data: Annotated[ActionIn, Body()],
+    data: Annotated[ActionIn, Body(openapi_examples=_ACTION_EXAMPLES)],
     response: Response,
     session: SessionDep,
     clock: ClockDep,

@@ -27,6 +27,11 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     status_code=201,
     response_model=PhotoOut,
     responses={413: _PROBLEM, 415: _PROBLEM},
+    openapi_extra={
+        "requestBody": {
+            "content": {"multipart/form-data": {"example": {"file": "(the image's bytes)"}}}
+        }
+    },
 )
 async def add_photo(
     report_id: str,

@@ -66,8 +66,9 @@ class Open311Route(APIRoute):
                 first = exc.errors()[0] if exc.errors() else {}
                 where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
                 return _refusal(400, f"{where}: {first.get('msg', 'invalid')}".strip(": "))
-            except HTTPException as exc:
-                return _refusal(exc.status_code, str(exc.detail))
+            except HTTPException as exc:  # a body refused as it was read: 400 here
+                status = 400 if exc.status_code == 422 else exc.status_code
+                return _refusal(status, str(exc.detail))
 
         return open311_errors
 
@@ -179,6 +180,22 @@ async def get_request(service_request_id: str, session: SessionDep) -> list[Serv
     status_code=201,
     response_model=list[CreatedRequest],
     responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {
+                        "api_key": "bb_…",
+                        "service_code": "open_burning",
+                        "lat": 25.279,
+                        "long": 110.331,
+                        "description": "田间焚烧秸秆",
+                        "attribute[material]": "straw",
+                    }
+                }
+            }
+        }
+    },
 )
 async def create_request(
     db: DatabaseDep,
