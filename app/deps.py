@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
@@ -24,7 +24,13 @@ from app.spatial.store import SpatialStore
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PRINCIPAL = "burnban.principal"  # the request's caller, once looked up (scope key)
-_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")
+# OAuth2's password flow (RFC 6749 §4.3), so that /docs' Authorize button logs in with a
+# username and password; what arrives is the bearer token it issued.
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    description="A user's bearer token from POST /api/v1/auth/token (username and password)",
+)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A third-party API key")
 
 
@@ -81,7 +87,7 @@ StoreDep = Annotated[SpatialStore, Depends(get_store)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerDep = Annotated[str | None, Depends(_bearer)]
 ApiKeyDep = Annotated[str | None, Depends(_api_key)]
 
 
@@ -97,7 +103,7 @@ async def get_principal(
 async def _principal(
     request: Request,
     session: AsyncSession | None,
-    bearer: HTTPAuthorizationCredentials | None,
+    bearer: str | None,
     api_key: str | None,
 ) -> Principal:
     """`get_principal`'s lookup: a read's in the request's unit of work, `session`; a write's
@@ -112,9 +118,7 @@ async def _principal(
     elif bearer is not None:
         assert session is not None, "a read's caller is looked up in its unit of work"
         secret_key = settings_of(request).secret_key
-        principal = await auth_service.principal_from_token(
-            session, bearer.credentials, secret_key, now
-        )
+        principal = await auth_service.principal_from_token(session, bearer, secret_key, now)
     elif api_key:
         assert session is not None, "a read's caller is looked up in its unit of work"
         principal = await auth_service.principal_from_api_key(session, api_key)
@@ -126,10 +130,7 @@ async def _principal(
     return principal
 
 
-def _writing(
-    request: Request, bearer: HTTPAuthorizationCredentials | None, api_key: str | None
-) -> auth_service.Writing:
-    token = None if bearer is None else bearer.credentials
+def _writing(request: Request, token: str | None, api_key: str | None) -> auth_service.Writing:
     settings, now = settings_of(request), clock_of(request).now()
     limit = settings.rate_limit_writes
     return auth_service.writing(token, api_key, settings.secret_key, limit, now)

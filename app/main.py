@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app import dbfaults, openapi, problems, readiness
+from app import dbfaults, docs, openapi, problems, readiness
 from app.agencies.router import router as agencies_router
 from app.auth.router import router as auth_router
 from app.categories.router import router as categories_router
@@ -65,6 +65,8 @@ def create_app(
         summary="Grid-based burning-ban supervision: reports, incidents, routing, scorecards.",
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
+        docs_url=None,  # app/docs.py serves /docs from vendored assets; ReDoc needs a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -98,6 +100,7 @@ def create_app(
     app.include_router(operations_router)
     included = [(API_PREFIX, router) for router in api_routers]
     openapi.install(app, [*included, ("", open311_router), ("", operations_router)])
+    docs.install(app)
     return app
 
 
