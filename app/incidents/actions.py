@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -37,6 +37,7 @@ from app.incidents.schemas import (
     RejectIn,
     ResolveIn,
     ReturnIn,
+    SuperviseIn,
     VerifyIn,
     VoidIn,
 )
@@ -55,6 +56,7 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "void": OPEN_STATUSES + AWAITING_SUPERVISOR,
     "reject": OPEN_STATUSES + AWAITING_SUPERVISOR,  # the former name of void
     "reassign": OPEN_STATUSES + AWAITING_SUPERVISOR,
+    "supervise": OPEN_STATUSES + AWAITING_SUPERVISOR,
 }
 # Compare-and-set attempts before giving up on an incident that keeps changing under us.
 MAX_ATTEMPTS = 3
@@ -132,7 +134,7 @@ def _authorise(
         allowed = supervisor or village_worker
     elif isinstance(data, ReturnIn):
         allowed = officer_role is not None
-    else:  # void, reject (its former name), reassign
+    else:  # void, reject (its former name), supervise, reassign
         allowed = supervisor
     if not allowed:
         raise errors.Forbidden(f"your role may not {data.action} this incident")
@@ -178,10 +180,26 @@ async def _plan(
         return Change("on_site", values)
     if isinstance(data, ReturnIn):
         return Change("returned", {})
+    if isinstance(data, SuperviseIn):
+        return _plan_supervise(incident, data, now)
     if isinstance(data, VoidIn | RejectIn):
         reason = data.reason if isinstance(data, VoidIn) else None
         return Change("rejected", {"closed_at": now, "void_reason": reason})
     return await _plan_reassign(session, principal, incident, data, now)
+
+
+def _plan_supervise(incident: Incident, data: SuperviseIn, now: datetime) -> Change:
+    """督办: the level and the supervisor's own deadline; the status stays."""
+    if data.due_at is not None and data.due_at <= now:
+        raise _invalid("due_at", "the supervisor's deadline must be in the future")
+    values = {
+        "supervision_level": data.level,
+        "supervised_at": incident.supervised_at or now,
+        "supervision_due_at": data.due_at,
+    }
+    due = "" if data.due_at is None else f", due {data.due_at.astimezone(UTC).isoformat()}"
+    note = f"{data.level}{due}" + ("" if data.note is None else f": {data.note}")
+    return Change(incident.status, values, extra={"note": note})
 
 
 async def _plan_own_step(
@@ -305,7 +323,7 @@ async def _after_write(
             .values({step: now})
         )
     event_row = incident_service.event_row
-    to_status, note = change.to_status, data.note
+    to_status, note = change.to_status, change.extra.get("note", data.note)
     action = "void" if isinstance(data, RejectIn) else data.action  # one name for one act
     session.add(
         IncidentEvent(**event_row(incident, principal, now, action, from_status, to_status, note))

@@ -23,6 +23,8 @@ OUTCOMES = ("extinguished", "stopped", "no_fire_found", "penalized")
 PENALTY_KINDS = ("warning", "fine")
 # Why a supervisor voided a case (status `rejected`); null for a void without a reason.
 VOID_REASONS = ("false_report", "duplicate", "not_ours")
+# 督办: 提醒 a reminder, 督办 supervised, 挂牌督办 listed (publicly, the strongest).
+SUPERVISION_LEVELS = ("reminder", "supervised", "listed")
 ROLES = ("responsible", "lead", "cooperating")
 
 
@@ -72,6 +74,20 @@ class Incident(SQLModel, table=True):
             postgresql_where=text("status IN ('dispatched', 'acknowledged', 'on_site')"),
             sqlite_where=text("status IN ('dispatched', 'acknowledged', 'on_site')"),
         ),
+        # The scorecard's supervised cases (督办), few: read from this partial index alone.
+        Index(
+            "ix_incidents_supervised",
+            "district_code",
+            "opened_at",
+            "township_code",
+            "village_code",
+            "status",
+            "resolved_at",
+            "supervision_due_at",
+            "resolve_due_at",
+            postgresql_where=text("supervision_level IS NOT NULL"),
+            sqlite_where=text("supervision_level IS NOT NULL"),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -106,6 +122,11 @@ class Incident(SQLModel, table=True):
     )
     legal_basis: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     void_reason: str | None = Field(default=None, max_length=16)
+    # 督办: the latest level a supervisor set, when first supervised, and the supervisor's own
+    # deadline (null: the case's own resolve limit).
+    supervision_level: str | None = Field(default=None, max_length=16)
+    supervised_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    supervision_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Assignment(SQLModel, table=True):
@@ -147,6 +168,20 @@ class IncidentEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class OverdueNotice(SQLModel, table=True):
+    """One `incident.overdue` event sent for a stage of an incident past its limit: the unique
+    key is the claim that lets only one of several workers send it."""
+
+    __tablename__ = "incident_overdue_notices"
+    __table_args__ = (UniqueConstraint("incident_id", "stage", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(max_length=32, foreign_key="incidents.id")
+    stage: str = Field(max_length=16)  # acknowledge, arrive, resolve, supervision
+    due_at: datetime = Field(sa_type=UtcDateTime)
+    noticed_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class CaseCounter(SQLModel, table=True):

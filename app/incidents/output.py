@@ -8,7 +8,14 @@ from typing import Protocol
 
 from app.grid.schemas import Located
 from app.incidents.models import WORKING_STATUSES
-from app.incidents.schemas import AssignmentOut, IncidentOut, PenaltyOut, Point, Resolution
+from app.incidents.schemas import (
+    AssignmentOut,
+    IncidentOut,
+    PenaltyOut,
+    Point,
+    Resolution,
+    Supervision,
+)
 
 
 class IncidentColumns(Protocol):
@@ -33,6 +40,9 @@ class IncidentColumns(Protocol):
     penalty_amount_yuan: Decimal | None
     legal_basis: str | None
     void_reason: str | None
+    supervision_level: str | None
+    supervised_at: datetime | None
+    supervision_due_at: datetime | None
 
 
 def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
@@ -60,6 +70,18 @@ def with_lateness(assignment: AssignmentOut, status: str, now: datetime) -> Assi
         )
     )
     return assignment.model_copy(update={"overdue": overdue, "late": overdue or late_steps})
+
+
+def supervision_of(incident: IncidentColumns, now: datetime) -> Supervision | None:
+    if incident.supervision_level is None or incident.supervised_at is None:
+        return None
+    due = incident.supervision_due_at
+    return Supervision(
+        level=incident.supervision_level,  # checked when stored
+        since=incident.supervised_at,
+        due_at=due,
+        overdue=due is not None and incident.status in WORKING_STATUSES and now > due,
+    )
 
 
 def resolution_of(incident: IncidentColumns) -> Resolution | None:
@@ -101,4 +123,5 @@ def incident_out(
         assignments=[with_lateness(a, incident.status, now) for a in assignments],
         resolution=resolution_of(incident),
         void_reason=incident.void_reason,  # checked when stored
+        supervision=supervision_of(incident, now),
     )

@@ -40,6 +40,9 @@ class IncidentFilters:
     agency: Annotated[str | None, Query(max_length=40, description="Assigned to this agency")] = (
         None
     )
+    supervised: Annotated[
+        bool | None, Query(description="督办: `true` supervised incidents, `false` the others")
+    ] = None
     order: Annotated[
         Literal["desc", "asc"], Query(description="On opened_at; newest first by default")
     ] = "desc"
@@ -79,6 +82,7 @@ class IncidentFilters:
             near=near,
             overdue=self.overdue,
             agency=self.agency,
+            supervised=self.supervised,
             ascending=self.order == "asc",
         )
 

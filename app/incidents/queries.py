@@ -49,6 +49,7 @@ class IncidentQuery:
     near: tuple[float, float, float] | None = None  # lon, lat, radius in metres
     overdue: bool | None = None
     agency: str | None = None
+    supervised: bool | None = None
     ascending: bool = False
 
 
@@ -142,6 +143,9 @@ def _listing(
         conditions.append(store.within_m(INCIDENTS, *query.near))
     if query.agency is not None:
         conditions.append(access.assigned_to(query.agency))
+    if query.supervised is not None:
+        level = c.supervision_level
+        conditions.append(level.is_not(None) if query.supervised else level.is_(None))
     return Listing(tuple(conditions), query.ascending)
 
 

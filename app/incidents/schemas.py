@@ -6,13 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from app.grid.schemas import Located
 
 Outcome = Literal["extinguished", "stopped", "no_fire_found", "penalized"]
 PenaltyKind = Literal["warning", "fine"]
 VoidReason = Literal["false_report", "duplicate", "not_ours"]
+SupervisionLevel = Literal["reminder", "supervised", "listed"]
 Note = Annotated[str | None, Field(default=None, max_length=2000, description="Free text")]
 
 
@@ -75,6 +76,15 @@ class Resolution(BaseModel):
     resolved_at: datetime | None
 
 
+class Supervision(BaseModel):
+    """督办: the latest level a supervisor set, since when, and the supervisor's deadline."""
+
+    level: SupervisionLevel
+    since: datetime
+    due_at: datetime | None
+    overdue: bool = Field(description="Still being worked past the supervisor's deadline")
+
+
 class IncidentOut(BaseModel):
     id: str
     case_number: str
@@ -94,6 +104,7 @@ class IncidentOut(BaseModel):
     void_reason: VoidReason | None = Field(
         default=None, description="Why a supervisor voided it (status rejected), if said"
     )
+    supervision: Supervision | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -202,6 +213,18 @@ class RejectIn(_Action):
     note: str = Field(min_length=1, max_length=2000)
 
 
+class SuperviseIn(_Action):
+    """督办, by a supervisor, on an open or returned incident: the status does not change."""
+
+    action: Literal["supervise"]
+    level: SupervisionLevel = Field(
+        description="reminder (提醒), supervised (督办) or listed (挂牌督办)"
+    )
+    due_at: AwareDatetime | None = Field(
+        default=None, description="The supervisor's own deadline, in the future (with offset)"
+    )
+
+
 class ReassignIn(_Action):
     """Any open state → dispatched, to another village and/or category."""
 
@@ -217,6 +240,14 @@ class ReassignIn(_Action):
 
 
 ActionIn = Annotated[
-    AcknowledgeIn | ArriveIn | ResolveIn | VerifyIn | ReturnIn | VoidIn | RejectIn | ReassignIn,
+    AcknowledgeIn
+    | ArriveIn
+    | ResolveIn
+    | VerifyIn
+    | ReturnIn
+    | VoidIn
+    | RejectIn
+    | SuperviseIn
+    | ReassignIn,
     Field(discriminator="action"),
 ]

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from app.dbtypes import UtcDateTime
 
-EVENT_TYPES = ("report.created", "incident.created", "incident.updated")
+EVENT_TYPES = ("report.created", "incident.created", "incident.updated", "incident.overdue")
 
 
 class OutboxEvent(SQLModel, table=True):

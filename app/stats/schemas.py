@@ -87,6 +87,10 @@ class Scorecard(BaseModel):
     returned: int = Field(
         description="cases an agency sent back, waiting for a supervisor: counted in every rate"
     )
+    supervised: int = Field(description="cases a supervisor supervised (督办, any level)")
+    supervised_on_time_rate: float | None = Field(
+        description="supervised cases closed by their deadline / supervised cases closed"
+    )
     rate_definitions: dict[str, str] = Field(
         description="each rate's numerator and denominator, and which cases it leaves out"
     )

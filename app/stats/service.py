@@ -10,6 +10,10 @@ Definitions — "under the cell" matches the incident's or report's `district_co
   (`returned`, waiting for a supervisor) still counts, as not closed. `voided` and `returned`
   count them (their reasons are on the incidents: `void_reason`, the timeline's notes).
   `rate_definitions` says in the answer what each rate leaves out (RATE_DEFINITIONS).
+- `supervised`: the period's incidents a supervisor supervised (督办, any level);
+  `supervised_on_time_rate` = those closed with resolved_at ≤ supervision_due_at (or
+  resolve_due_at when the supervisor set no deadline) / those closed. Read by a query of its
+  own from the partial index ix_incidents_supervised (supervised cases only).
 - `on_time_rate` = closed with resolved_at <= resolve_due_at / closed (an incident without a
   resolve deadline is not on time).
 - `rework_rate` = sum(rework_count) of the period's incidents / closed.
@@ -88,6 +92,9 @@ RATE_DEFINITIONS = {
     "not closed",
     "rework_rate": "sum of rework_count / closed; excludes nothing from the sum, every case "
     "not closed from the denominator",
+    "supervised_on_time_rate": "supervised cases closed with resolved_at ≤ the supervisor's "
+    "deadline (the case's resolve_due_at when none was set) / supervised cases closed; "
+    "excludes every case never supervised or not closed",
 }
 
 
@@ -151,6 +158,9 @@ async def scorecard(
         )
     ).scalar_one()
 
+    supervised, supervised_closed, supervised_on_time = (
+        await conn.execute(_supervised(under & _in_period(INCIDENTS.c.opened_at, period)))
+    ).one()
     total = figures.totals
     closed, rejected = total["n_closed"], total["n_rejected"]
     (ack_median, ack_p90), (res_median, res_p90) = figures.percentiles
@@ -175,6 +185,8 @@ async def scorecard(
         ),
         voided=rejected,
         returned=total["n_returned"],
+        supervised=int(supervised),
+        supervised_on_time_rate=_ratio(int(supervised_on_time), int(supervised_closed)),
         rate_definitions=RATE_DEFINITIONS,
         children=[
             _child_stats(code, name, figures.by_child.get(code), overdue.get(code, 0))
@@ -182,6 +194,19 @@ async def scorecard(
         ],
         series=await _series(conn, sql, cell, period) if period.interval else None,
     )
+
+
+def _supervised(where: ColumnElement[bool]) -> Any:
+    """The period's supervised cases: all, closed, closed by the deadline. The level's test is
+    spelt as ix_incidents_supervised's predicate, so that the partial index answers it."""
+    c = INCIDENTS.c
+    closed = c.status == "closed"
+    deadline = func.coalesce(c.supervision_due_at, c.resolve_due_at)
+    return select(
+        func.count(),
+        func.count().filter(closed),
+        func.count().filter(closed, c.resolved_at <= deadline),
+    ).where(where, c.supervision_level.is_not(None))
 
 
 async def _check_reach(session: AsyncSession, principal: Principal, cell: Cell) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventType = Literal["incident.created", "incident.updated", "report.created"]
+EventType = Literal["incident.created", "incident.updated", "incident.overdue", "report.created"]
 
 
 class WebhookIn(BaseModel):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock
 from app.config import DEV_DATA_KEY
 from app.db import Database
+from app.incidents import escalation
 from app.outbox.notifications import OutboxNotifications
 from app.webhooks import fanout, signing, targets
 from app.webhooks.claims import Claimed, claim_due
@@ -83,6 +84,7 @@ class DispatchCounts:
     retrying: int = 0
     failed: int = 0
     stale: int = 0  # results dropped because the claim had passed to another worker
+    escalated: int = 0  # incident.overdue events this round announced (app/incidents/escalation)
 
     @property
     def busy(self) -> bool:
@@ -118,6 +120,8 @@ async def dispatch_once(
     """One round: fan out new events, claim what is due, send it all at once, record it."""
     options = options or WorkerOptions()
     counts = DispatchCounts()
+    # 督办 first, so that the overdue events it writes go out in this same round.
+    counts.escalated = await escalation.sweep(db, clock.now(), options.batch)
     counts.scanned, counts.fanned_out = await fanout.fan_out(db, clock.now(), options.batch)
     claimed = await claim_due(db, clock.now(), options.batch, options.lease)
     counts.claimed = len(claimed)

@@ -143,6 +143,9 @@ async def test_sqlite_reads_a_district_period_without_sorting_it(harness: Harnes
         return
     seen = await _scorecard_statements(harness, DISTRICT)
     period = [(s, p) for s, p in seen if "FROM incidents" in s and "opened_at >=" in s]
+    [supervised] = [(s, p) for s, p in period if "supervision_level IS NOT NULL" in s]
+    assert "ix_incidents_supervised" in await _plan(harness, *supervised)
+    period.remove(supervised)
     assert len(period) == 2, period  # the totals (and seconds), the townships' counts
     for statement, parameters in period:
         plan = await _plan(harness, statement, parameters)
