@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # Retention (app/retention/): idempotency keys as long as a report they answered could
     # still be accepted (30 days old at most), so a retry after that is refused as too old,
     # never filed twice; finished webhook deliveries and their attempts; rate-limit windows.
+    # No statement of a request runs longer (it is stopped and the request answers 503); an
+    # export's statements may run longer (app/db.py). Commands and workers have no ceiling.
+    statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    export_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     retention_idempotency_days: int = Field(default=30, ge=1)
     retention_webhook_days: int = Field(default=90, ge=1)
     retention_counters_days: int = Field(default=1, ge=1)

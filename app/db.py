@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
@@ -29,23 +29,40 @@ from app.config import Settings
 from app.dbtypes import json_text
 
 metadata: MetaData = SQLModel.metadata
+_SET_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
 
 
-def create_engine(url: URL, settings: Settings) -> AsyncEngine:
+def create_engine(
+    url: URL, settings: Settings, statement_timeout: float | None = None
+) -> AsyncEngine:
     """An async engine for the URL, tuned for the dialect.
 
     Pools keep `db_pool_size` connections and open no more (a request waits for one instead):
     an overflow connection is closed when it comes back to a full pool, so under load a pool
-    that overflows keeps connecting.
+    that overflows keeps connecting. `statement_timeout`: seconds after which any statement is
+    stopped (PostgreSQL's statement_timeout; on SQLite a progress handler), or none.
     """
+    connect_args = {}
+    if statement_timeout is not None and url.get_backend_name() == "postgresql":
+        connect_args = {"server_settings": {"statement_timeout": _ms(statement_timeout)}}
     engine = create_async_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=0, json_serializer=json_text
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        json_serializer=json_text,
+        connect_args=connect_args,
     )
     if engine.dialect.name == "sqlite":
         dbsqlite.tune(engine, settings.sqlite_busy_timeout_ms)
+        if statement_timeout is not None:
+            dbsqlite.limit_statements(engine, statement_timeout)
     else:
         replace_dead_connections(engine)
     return engine
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))
 
 
 def replace_dead_connections(engine: AsyncEngine) -> None:
@@ -66,18 +83,21 @@ def replace_dead_connections(engine: AsyncEngine) -> None:
             raise InvalidatePoolError("the database server closed this connection")
 
 
-def _counters_engine(engine: AsyncEngine) -> AsyncEngine:
+def _counters_engine(engine: AsyncEngine, statement_timeout: float | None) -> AsyncEngine:
     """PostgreSQL: connections in autocommit for counters (see `Database.counters`), half as
     many as the units' pool keeps: a pool apart, so that a unit of work holding a connection
     never waits for another from the pool it holds one of. Commits do not wait for the WAL
     flush: a count lost in a crash is one whose request did not commit either, since that
     commit would have flushed the WAL up to and past it."""
+    server_settings = {"synchronous_commit": "off"}
+    if statement_timeout is not None:
+        server_settings["statement_timeout"] = _ms(statement_timeout)
     counters = create_async_engine(
         engine.url,
         pool_size=max(2, engine.pool.size() // 2),  # type: ignore[attr-defined]
         max_overflow=0,
         isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"synchronous_commit": "off"}},
+        connect_args={"server_settings": server_settings},
     )
     replace_dead_connections(counters)
     return counters
@@ -87,9 +107,17 @@ class Database:
     """Units of work on one engine, or on one connection in tests (every unit a savepoint of
     the test's transaction, rolled back at its end)."""
 
-    def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        connection: AsyncConnection | None = None,
+        *,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.statement_timeout = statement_timeout  # the engine's ceiling (create_engine)
+        self.export_timeout: float | None = None  # what an export's unit may take instead
         self._connection = connection
         self._counters: AsyncEngine | None = None
         self._turns = dbsqlite.turns_of(engine) if self.dialect == "sqlite" else None
@@ -109,7 +137,18 @@ class Database:
             expire_on_commit=False,
         )
         if self.dialect == "postgresql":
-            self._counters = _counters_engine(engine)
+            self._counters = _counters_engine(engine, statement_timeout)
+
+    @classmethod
+    def for_requests(cls, settings: Settings) -> Database:
+        """An API process's database: no statement runs longer than
+        BURNBAN_STATEMENT_TIMEOUT_SECONDS, but an export's, which may run
+        BURNBAN_EXPORT_STATEMENT_TIMEOUT_SECONDS (`read(ceiling=db.export_timeout)`)."""
+        ceiling = settings.statement_timeout_seconds
+        engine = create_engine(settings.url, settings, statement_timeout=ceiling)
+        db = cls(engine, statement_timeout=ceiling)
+        db.export_timeout = settings.export_statement_timeout_seconds
+        return db
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -126,10 +165,13 @@ class Database:
             await session.commit()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work; nothing it does is committed."""
+    async def read(self, *, ceiling: float | None = None) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work; nothing it does is committed. `ceiling`: seconds each of
+        its statements may run, instead of the engine's (an export's)."""
         async with self._read() as session:
             try:
+                if ceiling is not None:
+                    await self._allow(session, ceiling)
                 yield session
             finally:
                 await session.rollback()
@@ -153,6 +195,16 @@ class Database:
         else:
             async with self.write() as session:
                 yield await session.connection()
+
+    async def _allow(self, session: AsyncSession, seconds: float) -> None:
+        """Let the unit's statements run up to `seconds` (where the engine has a ceiling)."""
+        if self.statement_timeout is None or self._connection is not None:
+            return
+        if self.dialect == "sqlite":
+            await session.connection(execution_options={dbsqlite.STATEMENT_TIMEOUT: seconds})
+        else:  # for this transaction only
+            conn = await session.connection()
+            await conn.execute(_SET_TIMEOUT, {"ms": _ms(seconds)})
 
     def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
         if self._turns is None or self._connection is not None:

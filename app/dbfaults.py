@@ -20,19 +20,25 @@ from app import errors
 RETRY_SOON = 5  # seconds: a restart, a moment of overload
 
 UNREACHABLE = "the database cannot be reached just now; retry in a few seconds"
+TIMED_OUT = (
+    "the request's query ran longer than this service allows and was stopped; nothing was "
+    "stored: narrow the request (a shorter period, a smaller area) or retry later"
+)
+RETRY_LATER = 30  # seconds: a query stopped for running too long
 BUSY = "the database is busy; retry in a few seconds"
 CANNOT_OPEN = "the database file cannot be opened just now; retry in a few seconds"
 
 # PostgreSQL SQLSTATEs (Appendix A of its manual) by what they mean to the caller.
 _PG_UNREACHABLE_CLASSES = ("08",)  # connection exception
 _PG_UNREACHABLE = frozenset({"57P01", "57P02", "57P03"})  # shutdown, crash, starting up
+_PG_TIMED_OUT = "57014"  # query_canceled: statement_timeout
 _PG_BUSY = frozenset({"53300", "55P03", "40P01", "40001"})  # connections, lock, deadlock, serial
 
 _SQLITE_WRITER_LOCK = "-writer"
 _CANNOT_OPEN = (errno.ENOENT, errno.EACCES, errno.EPERM)
 
 # SQLite primary result codes (sqlite3 exceptions' `sqlite_errorcode`, the low byte).
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CANTOPEN = 5, 6, 14
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_INTERRUPT, _SQLITE_CANTOPEN = 5, 6, 9, 14
 
 
 def unavailable(exc: BaseException) -> errors.Unavailable | None:
@@ -59,12 +65,16 @@ def _database(exc: DBAPIError) -> errors.Unavailable | None:
             return errors.Unavailable(UNREACHABLE)
         if sqlstate in _PG_BUSY:
             return errors.Unavailable(BUSY)
+        if sqlstate == _PG_TIMED_OUT:
+            return errors.Unavailable(TIMED_OUT, RETRY_LATER)
         return None
     code = getattr(orig, "sqlite_errorcode", None)
     if isinstance(code, int):
         primary = code & 0xFF
         if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
             return errors.Unavailable(BUSY)
+        if primary == _SQLITE_INTERRUPT:  # the statement ceiling (app/dbsqlite.py)
+            return errors.Unavailable(TIMED_OUT, RETRY_LATER)
         if primary == _SQLITE_CANTOPEN:
             return errors.Unavailable(CANNOT_OPEN)
     return None

@@ -14,8 +14,10 @@ writer committed.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -36,6 +38,9 @@ except ImportError:  # not on Windows: writers of several processes then wait in
 
 _TURNS: WeakKeyDictionary[Engine, WriteTurns] = WeakKeyDictionary()
 IMMEDIATE = "burnban_immediate"  # execution option: this engine's units begin IMMEDIATE
+STATEMENT_TIMEOUT = "burnban_statement_timeout"  # execution option: a unit's own ceiling, s
+_DEADLINE = "burnban_deadline"  # connection info: when the running statement must stop
+_PROGRESS_STEPS = 10_000  # virtual machine instructions between looks at the clock
 HAVERSINE_FUNCTION = "burnban_haversine_m"
 
 
@@ -65,6 +70,51 @@ def tune(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 def turns_of(engine: AsyncEngine) -> WriteTurns:
     """The write turns of a SQLite engine set up by `tune`."""
     return _TURNS[engine.sync_engine]
+
+
+class _Deadline:
+    """When the statement running on a connection must stop (never, between statements)."""
+
+    def __init__(self) -> None:
+        self.at = math.inf
+
+    def passed(self) -> bool:
+        """SQLite's progress handler, on aiosqlite's thread: true interrupts the statement."""
+        return time.monotonic() > self.at
+
+
+def limit_statements(engine: AsyncEngine, seconds: float) -> None:
+    """Stop a statement of `engine` that runs longer than `seconds` (a unit may allow more:
+    the STATEMENT_TIMEOUT execution option). SQLite calls a progress handler every few thousand
+    instructions; past the statement's deadline it interrupts it, which fails as SQLITE_INTERRUPT
+    ("interrupted"). Between statements, commits and rollbacks included, there is no deadline."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        deadline = record.info[_DEADLINE] = _Deadline()
+        dbapi_connection.run_async(
+            lambda conn: conn.set_progress_handler(deadline.passed, _PROGRESS_STEPS)
+        )
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start(conn: Any, *_: Any) -> None:
+        deadline = conn.info.get(_DEADLINE)
+        if deadline is not None:
+            allowed = conn.get_execution_options().get(STATEMENT_TIMEOUT, seconds)
+            deadline.at = time.monotonic() + allowed
+
+    def _stop(conn: Any, *_: Any) -> None:
+        deadline = conn.info.get(_DEADLINE)
+        if deadline is not None:
+            deadline.at = math.inf
+
+    for done in ("after_cursor_execute", "commit", "rollback"):
+        event.listen(engine.sync_engine, done, _stop)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _failed(context: Any) -> None:
+        if context.connection is not None:
+            _stop(context.connection)
 
 
 class WriteTurns:

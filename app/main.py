@@ -17,7 +17,7 @@ from app.auth.router import router as auth_router
 from app.categories.router import router as categories_router
 from app.clock import Clock, SystemClock
 from app.config import Settings
-from app.db import Database, create_engine
+from app.db import Database
 from app.grid.router import router as grid_router
 from app.incidents.router import router as incidents_router
 from app.logging import configure_logging
@@ -47,7 +47,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
-        db = database or Database(create_engine(settings.url, settings))
+        db = database or Database.for_requests(settings)
         app.state.db = db
         app.state.store = store_for(db.dialect)
         delivering = _start_worker(settings, db, app.state.clock) if owned else None

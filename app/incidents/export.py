@@ -79,7 +79,7 @@ async def csv_stream(
     """The header, then one chunk of rows at a time, read in a unit of work of its own (the
     request's has ended by the time the body is sent)."""
     yield BOM + _line(CSV_COLUMNS)
-    async with db.read() as session:
+    async with db.read(ceiling=db.export_timeout) as session:
         async for rows in queries.chunks(session, listing, query, now, CSV_CHUNK):
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
