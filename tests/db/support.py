@@ -85,3 +85,14 @@ async def end_every_connection(url: str) -> int:
     finally:
         await engine.dispose()
     return count
+
+
+async def run_sql(url: str, *statements: str) -> None:
+    """Run statements on the database at `url` on a connection of their own, in autocommit."""
+    engine = create_async_engine(async_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
