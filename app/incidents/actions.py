@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +37,7 @@ from app.incidents.schemas import (
     RejectIn,
     ResolveIn,
     ReturnIn,
+    RevisitIn,
     SuperviseIn,
     VerifyIn,
     VoidIn,
@@ -57,7 +58,10 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "reject": OPEN_STATUSES + AWAITING_SUPERVISOR,  # the former name of void
     "reassign": OPEN_STATUSES + AWAITING_SUPERVISOR,
     "supervise": OPEN_STATUSES + AWAITING_SUPERVISOR,
+    "revisit": ("closed",),
 }
+# 回头看: how long after closing a supervisor may look back at a case.
+REVISIT_WINDOW = timedelta(days=30)
 # Compare-and-set attempts before giving up on an incident that keeps changing under us.
 MAX_ATTEMPTS = 3
 _EVENTS = IncidentEvent.__table__  # type: ignore[attr-defined]
@@ -134,7 +138,7 @@ def _authorise(
         allowed = supervisor or village_worker
     elif isinstance(data, ReturnIn):
         allowed = officer_role is not None
-    else:  # void, reject (its former name), supervise, reassign
+    else:  # void, reject (its former name), supervise, revisit, reassign
         allowed = supervisor
     if not allowed:
         raise errors.Forbidden(f"your role may not {data.action} this incident")
@@ -182,6 +186,8 @@ async def _plan(
         return Change("returned", {})
     if isinstance(data, SuperviseIn):
         return _plan_supervise(incident, data, now)
+    if isinstance(data, RevisitIn):
+        return await _plan_revisit(session, incident, data, now)
     if isinstance(data, VoidIn | RejectIn):
         reason = data.reason if isinstance(data, VoidIn) else None
         return Change("rejected", {"closed_at": now, "void_reason": reason})
@@ -200,6 +206,29 @@ def _plan_supervise(incident: Incident, data: SuperviseIn, now: datetime) -> Cha
     due = "" if data.due_at is None else f", due {data.due_at.astimezone(UTC).isoformat()}"
     note = f"{data.level}{due}" + ("" if data.note is None else f": {data.note}")
     return Change(incident.status, values, extra={"note": note})
+
+
+async def _plan_revisit(
+    session: AsyncSession, incident: Incident, data: RevisitIn, now: datetime
+) -> Change:
+    """回头看: passed leaves it closed; failed reopens it as rework, limits from now."""
+    if incident.closed_at is None or now - incident.closed_at > REVISIT_WINDOW:
+        raise errors.InvalidTransition("a case is revisited within 30 days of its closing")
+    if data.passed:
+        return Change("closed", {"revisited_at": now})
+    category = await _category(session, incident.category)
+    values = {
+        "revisited_at": now,
+        "closed_at": None,
+        "verified_at": None,
+        "acknowledged_at": None,
+        "arrived_at": None,
+        "rework_count": INCIDENTS.c.rework_count + 1,
+        "due_at": now + timedelta(minutes=category.acknowledge_minutes),
+        "resolve_due_at": now + timedelta(minutes=category.resolve_minutes),
+    }
+    limits = incident_service.step_limits(category, now)
+    return Change("dispatched", values, extra={"reopen": limits})
 
 
 async def _plan_own_step(
@@ -271,12 +300,14 @@ def _invalid(field_name: str, msg: str) -> errors.ValidationFailed:
 
 
 async def _limits_start(session: AsyncSession, incident: Incident) -> datetime:
-    """Limits count from the opening, or from the latest reassignment."""
+    """Limits count from the opening, or from the latest reassignment or reopening."""
     conn = await session.connection()
+    restarts = or_(
+        _EVENTS.c.action == "reassign",
+        and_(_EVENTS.c.action == "revisit", _EVENTS.c.to_status == "dispatched"),  # reopened
+    )
     latest = await conn.execute(
-        select(func.max(_EVENTS.c.at)).where(
-            _EVENTS.c.incident_id == incident.id, _EVENTS.c.action == "reassign"
-        )
+        select(func.max(_EVENTS.c.at)).where(_EVENTS.c.incident_id == incident.id, restarts)
     )
     at: datetime | None = latest.scalar()  # max() keeps the column's type: an aware datetime
     return incident.opened_at if at is None else at
@@ -328,6 +359,18 @@ async def _after_write(
     session.add(
         IncidentEvent(**event_row(incident, principal, now, action, from_status, to_status, note))
     )
+    reopen = change.extra.get("reopen")
+    if isinstance(reopen, incident_service.StepLimits):  # every agency's part starts again
+        await conn.execute(
+            update(ASSIGNMENTS)
+            .where(ASSIGNMENTS.c.incident_id == incident_id)
+            .values(
+                acknowledged_at=None,
+                arrived_at=None,
+                acknowledge_due_at=reopen.acknowledge_due_at,
+                arrive_due_at=reopen.arrive_due_at,
+            )
+        )
     if change.category is not None:  # reassign: the old agencies lose it
         await conn.execute(delete(ASSIGNMENTS).where(ASSIGNMENTS.c.incident_id == incident_id))
         routed = await incident_service.assign(session, incident, change.category, now)

@@ -127,6 +127,7 @@ class Incident(SQLModel, table=True):
     supervision_level: str | None = Field(default=None, max_length=16)
     supervised_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     supervision_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revisited_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # 回头看, latest
 
 
 class Assignment(SQLModel, table=True):

@@ -43,6 +43,7 @@ class IncidentColumns(Protocol):
     supervision_level: str | None
     supervised_at: datetime | None
     supervision_due_at: datetime | None
+    revisited_at: datetime | None
 
 
 def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
@@ -124,4 +125,5 @@ def incident_out(
         resolution=resolution_of(incident),
         void_reason=incident.void_reason,  # checked when stored
         supervision=supervision_of(incident, now),
+        revisited_at=incident.revisited_at,
     )

@@ -105,6 +105,9 @@ class IncidentOut(BaseModel):
         default=None, description="Why a supervisor voided it (status rejected), if said"
     )
     supervision: Supervision | None = None
+    revisited_at: datetime | None = Field(
+        default=None, description="When a supervisor last looked back at it (回头看)"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -225,6 +228,14 @@ class SuperviseIn(_Action):
     )
 
 
+class RevisitIn(_Action):
+    """回头看, by a supervisor, within 30 days of closing: passed (stays closed) or reopened
+    (back to dispatched: rework, time limits start again)."""
+
+    action: Literal["revisit"]
+    passed: bool
+
+
 class ReassignIn(_Action):
     """Any open state → dispatched, to another village and/or category."""
 
@@ -248,6 +259,7 @@ ActionIn = Annotated[
     | VoidIn
     | RejectIn
     | SuperviseIn
+    | RevisitIn
     | ReassignIn,
     Field(discriminator="action"),
 ]
