@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import literal, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,7 @@ from app.agencies.models import Agency
 from app.agencies.schemas import AgencyCreate
 from app.audit import service as audit
 from app.auth.principal import Principal
+from app.pagination import decode_cursor, encode_cursor
 
 
 async def create_bureau(
@@ -31,9 +33,20 @@ async def create_bureau(
     return agency
 
 
-async def list_agencies(session: AsyncSession) -> Sequence[Agency]:
-    rows = await session.exec(select(Agency).order_by(col(Agency.kind), col(Agency.code)))
-    return list(rows)
+async def list_agencies(
+    session: AsyncSession, limit: int, cursor: str | None
+) -> tuple[list[Agency], str | None]:
+    """Agencies by kind (bureaus, then townships) and code, one page at a time."""
+    order = tuple_(col(Agency.kind), col(Agency.code))
+    query = select(Agency).order_by(col(Agency.kind), col(Agency.code)).limit(limit + 1)
+    if cursor is not None:
+        kind, code = decode_cursor(cursor, 2)
+        query = query.where(order > tuple_(literal(str(kind)), literal(str(code))))
+    rows = list(await session.exec(query))
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return rows[:limit], encode_cursor(last.kind, last.code)
+    return rows, None
 
 
 async def missing_codes(session: AsyncSession, codes: Sequence[str]) -> list[str]:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
 from app.auth.models import ApiKey, User
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Token, UserCreate, UserOut
+from app.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Role,
+    Token,
+    UserCreate,
+    UserOut,
+    UserPatch,
+)
 from app.deps import AdminDep, AnyUserDep, ClockDep, DatabaseDep, SessionDep, SettingsDep
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(tags=["auth"])
 
@@ -63,6 +73,34 @@ async def who_am_i(session: SessionDep, principal: AnyUserDep) -> UserOut:
     user = await session.get(User, principal.id)
     assert user is not None  # the principal was loaded from it in this unit of work
     return _user_out(user)
+
+
+# After /users/me, which a user id would otherwise shadow.
+@router.get("/users", operation_id="list_users", response_model=Page[UserOut])
+async def list_users(
+    session: SessionDep,
+    _: AdminDep,
+    role: Role | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[UserOut]:
+    """Users in username order, disabled ones included (`active`)."""
+    rows, next_cursor = await service.list_users(session, role, limit, cursor)
+    return Page(items=[_user_out(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/users/{user_id}", operation_id="get_user", response_model=UserOut)
+async def get_user(user_id: str, session: SessionDep, _: AdminDep) -> UserOut:
+    """One user."""
+    return _user_out(await service.get_user(session, user_id))
+
+
+@router.patch("/users/{user_id}", operation_id="update_user", response_model=UserOut)
+async def update_user(
+    user_id: str, data: UserPatch, session: SessionDep, clock: ClockDep, actor: AdminDep
+) -> UserOut:
+    """Disable or enable a user, change its role, cell or agency, or reset its password."""
+    return _user_out(await service.update_user(session, user_id, data, actor, clock.now()))
 
 
 def _key_out(row: ApiKey) -> ApiKeyOut:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Role = Literal["grid_worker", "officer", "supervisor", "admin"]
 Scope = Literal["reports:write", "incidents:read", "grid:read", "webhooks:manage"]
@@ -48,6 +48,37 @@ class UserOut(BaseModel):
     role: Role
     cell_code: str | None
     agency_code: str | None
+    active: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("active", "is_active"),
+        description="False: disabled",
+    )
+
+
+class UserPatch(BaseModel):
+    """What an admin changes of a user; fields left out stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"active": False},
+                {"role": "officer", "cell_code": None, "agency_code": "450305001"},
+                {"password": "a new long passphrase"},
+            ]
+        },
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    cell_code: str | None = Field(default=None, min_length=1, max_length=40)
+    agency_code: str | None = Field(default=None, min_length=1, max_length=40)
+    password: str | None = Field(
+        default=None, min_length=8, max_length=256, description="A new password (a reset)"
+    )
+    active: bool | None = Field(
+        default=None, description="false disables the user: its tokens stop working at once"
+    )
 
 
 class ApiKeyCreate(BaseModel):

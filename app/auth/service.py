@@ -19,9 +19,10 @@ from app.audit import service as audit
 from app.auth import security
 from app.auth.models import KEY_PRINCIPAL_COLUMNS, USER_PRINCIPAL_COLUMNS, ApiKey, User
 from app.auth.principal import Principal
-from app.auth.schemas import ApiKeyCreate, UserCreate
+from app.auth.schemas import ApiKeyCreate, UserCreate, UserPatch
 from app.db import Database
 from app.grid.models import Cell
+from app.pagination import decode_cursor, encode_cursor
 from app.ratelimit import service as ratelimit
 
 _USERS = User.__table__  # type: ignore[attr-defined]
@@ -162,7 +163,7 @@ def _key_principal(row: Row[Any] | None) -> Principal | None:
 async def create_user(
     session: AsyncSession, data: UserCreate, actor: Principal | None, now: datetime
 ) -> User:
-    await _check_binding(session, data)
+    await _check_binding(session, data.role, data.cell_code, data.agency_code)
     taken = await session.exec(select(User.id).where(User.username == data.username))
     if taken.first() is not None:
         raise errors.Conflict(f"username {data.username!r} is taken")
@@ -184,24 +185,97 @@ async def create_user(
     return user
 
 
-async def _check_binding(session: AsyncSession, data: UserCreate) -> None:
+async def _check_binding(
+    session: AsyncSession, role: str, cell_code: str | None, agency_code: str | None
+) -> None:
     """A grid worker needs a village, an officer an agency, a supervisor a cell."""
-    needs_cell = data.role in ("grid_worker", "supervisor")
-    needs_agency = data.role == "officer"
-    if needs_cell and not data.cell_code:
-        raise _invalid("cell_code", f"a {data.role} must be bound to a cell")
-    if needs_agency and not data.agency_code:
+    needs_cell = role in ("grid_worker", "supervisor")
+    needs_agency = role == "officer"
+    if needs_cell and not cell_code:
+        raise _invalid("cell_code", f"a {role} must be bound to a cell")
+    if needs_agency and not agency_code:
         raise _invalid("agency_code", "an officer must be bound to an agency")
-    if data.cell_code and not needs_cell:
-        raise _invalid("cell_code", f"a {data.role} is not bound to a cell")
-    if data.agency_code and not needs_agency:
-        raise _invalid("agency_code", f"a {data.role} is not bound to an agency")
-    if data.cell_code:
-        cell = await _cell(session, data.cell_code)
-        if data.role == "grid_worker" and cell.level != "village":
+    if cell_code and not needs_cell:
+        raise _invalid("cell_code", f"a {role} is not bound to a cell")
+    if agency_code and not needs_agency:
+        raise _invalid("agency_code", f"a {role} is not bound to an agency")
+    if cell_code:
+        cell = await _cell(session, cell_code)
+        if role == "grid_worker" and cell.level != "village":
             raise _invalid("cell_code", "a grid worker must be bound to a village cell")
-    if data.agency_code and await session.get(Agency, data.agency_code) is None:
-        raise _invalid("agency_code", f"unknown agency {data.agency_code!r}")
+    if agency_code and await session.get(Agency, agency_code) is None:
+        raise _invalid("agency_code", f"unknown agency {agency_code!r}")
+
+
+async def list_users(
+    session: AsyncSession, role: str | None, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    """Users in username order, one page at a time."""
+    query = select(User).order_by(col(User.username)).limit(limit + 1)
+    if role is not None:
+        query = query.where(User.role == role)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, 1)
+        query = query.where(col(User.username) > str(after))
+    rows = list(await session.exec(query))
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1].username)
+    return rows, None
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise errors.NotFound(f"no user {user_id!r}")
+    return user
+
+
+async def update_user(
+    session: AsyncSession, user_id: str, patch: UserPatch, actor: Principal, now: datetime
+) -> User:
+    """Change a user's name, role, binding, password or whether it is active. The binding is
+    judged as it will be (a new role with its new cell or agency); a disabled user's tokens
+    stop working at once, since every request looks its caller up. An admin does not disable
+    or demote itself (no one would be left to undo it)."""
+    user = await get_user(session, user_id)
+    given = patch.model_fields_set
+    if user.id == actor.id and (
+        patch.active is False or ("role" in given and patch.role != "admin")
+    ):
+        field = "active" if patch.active is False else "role"
+        raise _invalid(field, "an admin may not disable or demote itself")
+    for field in ("name", "role", "active", "password"):
+        if field in given and getattr(patch, field) is None:
+            raise _invalid(field, f"{field} cannot be null")
+    role = patch.role if patch.role is not None else user.role
+    cell_code = patch.cell_code if "cell_code" in given else user.cell_code
+    agency_code = patch.agency_code if "agency_code" in given else user.agency_code
+    if "role" in given and patch.role != user.role:  # a new role drops the old binding
+        cell_code = patch.cell_code if "cell_code" in given else None
+        agency_code = patch.agency_code if "agency_code" in given else None
+    await _check_binding(session, role, cell_code, agency_code)
+    changed = {
+        field: value
+        for field, value in (
+            ("name", patch.name if "name" in given else user.name),
+            ("role", role),
+            ("cell_code", cell_code),
+            ("agency_code", agency_code),
+            ("is_active", patch.active if "active" in given else user.is_active),
+        )
+        if getattr(user, field) != value
+    }
+    for field, value in changed.items():
+        setattr(user, field, value)
+    if patch.password is not None:
+        user.password_hash = security.hash_password(patch.password)
+        changed["password"] = "reset"
+    session.add(user)
+    await session.flush()
+    if changed:
+        detail = {k: v for k, v in changed.items() if k != "name"}
+        audit.record(session, actor, "user.updated", "user", user.id, now, **detail)
+    return user
 
 
 async def _cell(session: AsyncSession, code: str) -> Cell:

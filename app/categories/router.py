@@ -19,6 +19,12 @@ async def list_categories(session: SessionDep, _: AnyUserDep) -> list[CategoryOu
     return [service.to_schema(row) for row in await service.list_categories(session)]
 
 
+@router.get("/categories/{code}", operation_id="get_category", response_model=CategoryOut)
+async def get_category(code: str, session: SessionDep, _: AnyUserDep) -> CategoryOut:
+    """One category with its rules; what it answers may be put back as it is."""
+    return service.to_schema(await service.get_category(session, code))
+
+
 @router.put(
     "/categories/{code}",
     operation_id="put_category",

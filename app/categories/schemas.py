@@ -47,6 +47,12 @@ class CategoryIn(BaseModel):
         },
     )
 
+    code: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Read-only, the path's: a category read back may be put as it is; "
+        "a different code is refused",
+    )
     name: str = Field(min_length=1, max_length=200)
     materials: list[str] = Field(
         default_factory=list, description="Allowed values of a report's `material`; empty: none."

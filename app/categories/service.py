@@ -63,7 +63,11 @@ async def get_category(session: AsyncSession, code: str) -> Category:
 async def put_category(
     session: AsyncSession, code: str, data: CategoryIn, actor: Principal | None, now: datetime
 ) -> tuple[Category, bool]:
-    """Create or replace a category; True when it was created."""
+    """Create or replace a category; True when it was created. A `code` in the body (a read
+    category put back) must be the path's."""
+    if data.code is not None and data.code != code:
+        msg = f"code is the path's ({code!r}) and cannot be changed"
+        raise errors.ValidationFailed(msg, errors=[{"loc": ["body", "code"], "msg": msg}])
     named = list(dict.fromkeys(data.routing.lead + data.routing.cooperating))
     missing = await agency_service.missing_codes(session, named)
     if missing:

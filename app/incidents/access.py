@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
+from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.grid.models import CELLS
 from app.incidents.models import Assignment, Incident
@@ -19,6 +20,7 @@ from app.reports.models import Report
 _REPORTS = Report.__table__  # type: ignore[attr-defined]
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[attr-defined]
+AGENCIES: Table = Agency.__table__  # type: ignore[attr-defined]
 _CODE_COLUMN = {"district": "district_code", "township": "township_code", "village": "village_code"}
 
 
@@ -133,6 +135,38 @@ def covers(principal: Principal, cell: CellScope) -> bool:
     return principal.has_scope("incidents:read") and (
         principal.cell_code is None or cell.is_under(principal.cell_code)
     )
+
+
+async def reaches(session: AsyncSession, principal: Principal, cell: CellScope) -> bool:
+    """Whether a cell is within the caller's jurisdiction; one outside it is refused (403) on
+    every cell route. Admins and keys limited to no cell reach every cell; supervisors and
+    cell-limited keys their cell and the cells under it; grid workers their village and the
+    cells above it; officers their agency's cell and the cells above and under it (an agency
+    bound to no cell, everywhere). What a caller sees in a cell it reaches is still only what
+    it may see (`visible`)."""
+    if principal.is_admin or (principal.kind == "api_key" and not principal.cell_code):
+        return True
+    if is_cell_bound_reader(principal):
+        return cell.is_under(principal.cell_code)
+    home = principal.cell_code
+    if principal.has_role("officer"):
+        if principal.agency_code is None:
+            return False
+        home = await _agency_cell(session, principal.agency_code)
+        if home is None:
+            return True
+        if cell.is_under(home):
+            return True
+    if home is None:
+        return False
+    home_scope = await cell_scope(session, home)
+    return home_scope is not None and cell.code in home_scope.lineage
+
+
+async def _agency_cell(session: AsyncSession, agency_code: str) -> str | None:
+    query = select(AGENCIES.c.cell_code).where(AGENCIES.c.code == agency_code)
+    cell_code = (await (await session.connection()).execute(query)).scalar()
+    return None if cell_code is None else str(cell_code)
 
 
 def is_cell_bound_reader(principal: Principal) -> bool:

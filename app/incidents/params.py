@@ -50,7 +50,7 @@ class IncidentFilters:
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None
     output: Annotated[
         Literal["json", "geojson", "csv"] | None,
-        Query(alias="format", description="Or `Accept: application/geo+json`"),
+        Query(alias="format", description="Or `Accept: application/geo+json` or `text/csv`"),
     ] = None
 
     def query(self) -> IncidentQuery:

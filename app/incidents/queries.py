@@ -88,16 +88,16 @@ async def in_cell(
 ) -> Listing:
     """GET /cells/{code}/incidents: the cell and everything under it, within the caller's reach.
 
-    Supervisors and cell-limited keys asking for a cell outside theirs get not found; others
-    (grid workers, officers) get what they may see of the cell.
+    A cell outside the caller's jurisdiction is forbidden, as on every cell route
+    (`access.reaches`); in one it reaches, the caller gets what it may see of the cell.
     """
     cell = await access.cell_scope(session, cell_code)
     if cell is None:
         raise errors.NotFound(f"no cell {cell_code!r}")
     conditions = [cell.condition()]
     if not access.covers(principal, cell):
-        if principal.is_admin or access.is_cell_bound_reader(principal):
-            raise errors.NotFound(f"no cell {cell_code!r}")
+        if not await access.reaches(session, principal, cell):
+            raise errors.Forbidden(f"the cell {cell_code} is outside your jurisdiction")
         conditions.append(await access.visible(session, principal))
     return _listing(store, query, conditions)
 

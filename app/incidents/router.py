@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.deps import ClockDep, CurrentPrincipal, DatabaseDep, SessionDep, StoreDep
-from app.formats import GEOJSON, geojson_response, wants_geojson
+from app.formats import GEOJSON, accepted, geojson_response, wants_geojson
 from app.incidents import actions, export, queries, service
 from app.incidents.params import IncidentFilters
 from app.incidents.queries import Listing
@@ -125,9 +125,7 @@ class _Lists:
     async def answer(self, listing: Listing) -> Any:
         """JSON page, GeoJSON page, or the whole list as streamed CSV."""
         filters, query = self.filters, self.query
-        output = filters.output or (
-            "geojson" if GEOJSON in self.request.headers.get("accept", "") else "json"
-        )
+        output = filters.output or accepted(self.request, ("json", "geojson", "csv")) or "json"
         if output == "csv":
             return StreamingResponse(
                 export.csv_stream(self.db, listing, query, self.now),

@@ -14,7 +14,9 @@ from app.webhooks.schemas import DeliveryOut, WebhookCreated, WebhookIn, Webhook
 from app.webhooks.sealing import SecretBox
 
 router = APIRouter(tags=["webhooks"])
-OwnerDep = Annotated[Principal, Depends(require(scope="webhooks:manage"))]
+# Subscriptions belong to API keys: a key with webhooks:manage manages its own, an admin every
+# key's (and names the key a new one is for).
+OwnerDep = Annotated[Principal, Depends(require("admin", scope="webhooks:manage"))]
 
 
 @router.post(
@@ -38,7 +40,7 @@ async def create_webhook(
 
 @router.get("/webhooks", operation_id="list_webhooks", response_model=Page[WebhookOut])
 async def list_webhooks(session: SessionDep, owner: OwnerDep) -> Page[WebhookOut]:
-    """The calling key's subscriptions."""
+    """The calling key's subscriptions; an admin's call, every key's."""
     items = await service.list_subscriptions(session, owner)
     return Page(items=list(items), next_cursor=None)
 

@@ -29,10 +29,17 @@ class WebhookIn(BaseModel):
     cell: str | None = Field(
         default=None, max_length=40, description="Only events of incidents under this cell."
     )
+    api_key_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="An admin names the API key the subscription is for; a key subscribes "
+        "for itself (its own id, or nothing)",
+    )
 
 
 class WebhookOut(BaseModel):
     id: str
+    api_key_id: str = Field(description="The API key the subscription belongs to")
     url: str
     events: list[EventType]
     cell: str | None

@@ -12,6 +12,7 @@ from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import errors
+from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.grid.models import Cell
 from app.outbox.models import OutboxEvent
@@ -41,14 +42,15 @@ async def subscribe(
 ) -> WebhookCreated:
     """Store a subscription for a target that may be called, its secret sealed; the answer
     holds the secret itself."""
+    key_id, key_cell = await _owning_key(session, owner, data.api_key_id)
     try:
         await targets.check(data.url, allow_private)
     except targets.TargetRefused as exc:
         raise _invalid("url", str(exc)) from exc
-    cell_code = await _cell_for(session, owner, data.cell)
+    cell_code = await _cell_for(session, key_cell, data.cell)
     secret = signing.new_secret()
     row = WebhookSubscription(
-        api_key_id=owner.id,
+        api_key_id=key_id,
         url=data.url,
         events=list(dict.fromkeys(data.events)),
         cell_code=cell_code,
@@ -60,14 +62,31 @@ async def subscribe(
     return WebhookCreated(**to_schema(row).model_dump(), secret=secret)
 
 
-async def _cell_for(session: AsyncSession, owner: Principal, wanted: str | None) -> str | None:
+async def _owning_key(
+    session: AsyncSession, owner: Principal, named: str | None
+) -> tuple[str, str | None]:
+    """The id and cell of the key a new subscription belongs to: the calling key itself, or
+    the live key an admin names."""
+    if not owner.is_admin:
+        if named is not None and named != owner.id:
+            raise _invalid("api_key_id", "a key subscribes for itself only")
+        return owner.id, owner.cell_code
+    if named is None:
+        raise _invalid("api_key_id", "an admin names the API key the subscription is for")
+    key = await session.get(ApiKey, named)
+    if key is None or key.revoked_at is not None:
+        raise _invalid("api_key_id", f"no live API key {named!r}")
+    return key.id, key.cell_code
+
+
+async def _cell_for(session: AsyncSession, key_cell: str | None, wanted: str | None) -> str | None:
     """The subscription's cell: the one asked for, which must lie within the key's own cell."""
     if wanted is None:
-        return owner.cell_code
+        return key_cell
     cell = (await session.exec(sm_select(Cell).where(Cell.code == wanted))).first()
     if cell is None:
         raise _invalid("cell", f"unknown cell {wanted!r}")
-    if owner.cell_code is not None and owner.cell_code not in await _ancestry(session, cell):
+    if key_cell is not None and key_cell not in await _ancestry(session, cell):
         raise _invalid("cell", f"cell {wanted!r} is outside this key's cell")
     return cell.code
 
@@ -90,6 +109,7 @@ def _invalid(field: str, msg: str) -> errors.ValidationFailed:
 def to_schema(row: WebhookSubscription) -> WebhookOut:
     return WebhookOut(
         id=row.id,
+        api_key_id=row.api_key_id,
         url=row.url,
         events=row.events,
         cell=row.cell_code,
@@ -102,20 +122,22 @@ def to_schema(row: WebhookSubscription) -> WebhookOut:
 async def owned(
     session: AsyncSession, owner: Principal, subscription_id: str
 ) -> WebhookSubscription:
-    """The caller's subscription; another key's is not found (its existence is not revealed)."""
+    """The caller's subscription (an admin's: any); another key's is not found (its existence
+    is not revealed)."""
     row = await session.get(WebhookSubscription, subscription_id)
-    if row is None or row.api_key_id != owner.id:
+    if row is None or not (owner.is_admin or row.api_key_id == owner.id):
         raise errors.NotFound(f"no webhook {subscription_id!r}")
     return row
 
 
 async def list_subscriptions(session: AsyncSession, owner: Principal) -> Sequence[WebhookOut]:
-    rows = await session.exec(
-        sm_select(WebhookSubscription)
-        .where(WebhookSubscription.api_key_id == owner.id)
-        .order_by(col(WebhookSubscription.created_at).desc(), col(WebhookSubscription.id))
+    """The calling key's subscriptions; every key's for an admin."""
+    query = sm_select(WebhookSubscription).order_by(
+        col(WebhookSubscription.created_at).desc(), col(WebhookSubscription.id)
     )
-    return [to_schema(row) for row in rows]
+    if not owner.is_admin:
+        query = query.where(WebhookSubscription.api_key_id == owner.id)
+    return [to_schema(row) for row in await session.exec(query)]
 
 
 async def enable(session: AsyncSession, owner: Principal, subscription_id: str) -> WebhookOut:

@@ -77,7 +77,9 @@ async def check(url: str, allow_private: bool) -> tuple[httpx.URL, list[IPAddres
         for address in addresses:
             if not is_public(address):
                 raise TargetRefused(
-                    f"the host {parsed.host!r} resolves to a non-public address ({address})"
+                    f"the host {parsed.host!r} resolves to a non-public address ({address}); "
+                    "the operator may allow private targets with "
+                    "BURNBAN_WEBHOOK_ALLOW_PRIVATE=true"
                 )
     return parsed, addresses
 

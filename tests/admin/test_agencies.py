@@ -36,7 +36,7 @@ async def test_admin_creates_a_bureau(harness: Harness) -> None:
     assert r.headers["location"] == f"{AGENCIES}/police"
     listed = await harness.client.get(AGENCIES, headers=bearer(harness, admin))
     assert {"code": "police", "name": "区公安分局", "kind": "bureau", "cell_code": None} in (
-        listed.json()
+        listed.json()["items"]
     )
     async with harness.db.read() as session:
         query = select(AuditEvent).where(AuditEvent.object_id == "police")
@@ -120,10 +120,33 @@ async def test_the_grid_import_makes_one_agency_per_township(harness: Harness) -
     r = await harness.client.get(AGENCIES, headers=headers)
 
     assert r.status_code == 200, r.text
-    townships = [a for a in r.json() if a["kind"] == "township"]
+    assert r.json()["next_cursor"] is None
+    townships = [a for a in r.json()["items"] if a["kind"] == "township"]
     assert townships == [
         {"code": WEST, "name": "西镇", "kind": "township", "cell_code": WEST},
         {"code": EAST, "name": "东镇", "kind": "township", "cell_code": EAST},
     ]
-    bureaus = [a["code"] for a in r.json() if a["kind"] == "bureau"]
+    bureaus = [a["code"] for a in r.json()["items"] if a["kind"] == "bureau"]
     assert bureaus == ["urban-management"]
+
+
+async def test_agencies_are_listed_in_pages_like_every_list(harness: Harness) -> None:
+    await load_grid(harness)
+    headers = await login_headers(harness, "supervisor")
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        r = await harness.client.get(AGENCIES, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["items"]) <= 1
+        seen += [a["code"] for a in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    whole = await harness.client.get(AGENCIES, headers=headers)
+    assert seen == [a["code"] for a in whole.json()["items"]]
+    assert seen[0] == "urban-management" and set(seen) >= {WEST, EAST}
+
+    r = await harness.client.get(AGENCIES, params={"cursor": "nonsense"}, headers=headers)
+    assert r.status_code == 422

@@ -210,3 +210,29 @@ async def test_anonymous_callers_see_no_categories(harness: Harness) -> None:
     r = await harness.client.get(CATEGORIES)
     assert r.status_code == 401, r.text
     assert r.json()["type"] == problem_type("unauthorized")
+
+
+async def test_a_category_read_may_be_put_back_as_it_is(harness: Harness) -> None:
+    headers = await login_headers(harness, "admin")
+    read = await harness.client.get("/api/v1/categories/open_burning", headers=headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["code"] == "open_burning"
+
+    put = await harness.client.put(
+        "/api/v1/categories/open_burning", json=read.json(), headers=headers
+    )
+
+    assert put.status_code == 200, put.text
+    assert put.json() == read.json()
+
+
+async def test_a_category_put_under_another_code_is_refused(harness: Harness) -> None:
+    headers = await login_headers(harness, "admin")
+    body = (await harness.client.get("/api/v1/categories/open_burning", headers=headers)).json()
+
+    r = await harness.client.put("/api/v1/categories/straw_only", json=body, headers=headers)
+
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "code"]
+    missing = await harness.client.get("/api/v1/categories/straw_only", headers=headers)
+    assert missing.status_code == 404

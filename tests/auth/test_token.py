@@ -57,6 +57,7 @@ async def test_password_form_answers_a_bearer_token_that_works(harness: Harness)
         "role": "grid_worker",
         "cell_code": user.cell_code,
         "agency_code": None,
+        "active": True,
     }
 
 

@@ -80,6 +80,7 @@ async def test_admin_creates_a_user_of_each_role(
         "name": "张三",
         "role": body["role"],
         **binding,
+        "active": True,
     }
     assert r.headers["location"] == f"{USERS}/{created['id']}"
     assert SECRET not in r.text

@@ -12,7 +12,9 @@ import pytest
 
 from app.incidents import export, queries
 from tests.conftest import Harness
+from tests.factories import DISTRICT
 from tests.incidents.support import (
+    EAST,
     EAST_SOUTH,
     WEST,
     WEST_NORTH,
@@ -125,7 +127,33 @@ async def test_csv_has_one_flat_row_per_incident(harness: Harness) -> None:
     r = await harness.client.get(
         f"/api/v1/cells/{WEST}/incidents", params={"format": "csv"}, headers=people.east_officer
     )
-    assert _rows(r.text) == []
+    assert r.status_code == 403  # a cell outside the officer's reach, in any format
+    assert r.headers["content-type"] == "application/problem+json"
+    r = await harness.client.get(
+        f"/api/v1/cells/{DISTRICT}/incidents", params={"format": "csv"}, headers=people.east_officer
+    )
+    rows = _rows(r.text)  # the district is above the officer's township: what it may see
+    assert rows and {row["township_code"] for row in rows} == {EAST}
+
+
+async def test_csv_and_geojson_by_accept_like_format(harness: Harness) -> None:
+    people = await cast(harness)
+    incident = await open_incident(harness, people.worker)
+    path = "/api/v1/incidents"
+    for accept, media in (
+        ("text/csv", "text/csv"),
+        ("text/csv;q=0.9, application/json;q=0.5", "text/csv"),
+        ("application/json;q=0.9, application/geo+json", "application/geo+json"),
+        ("application/geo+json;q=0, */*", "application/json"),
+        ("application/json, text/csv", "application/json"),
+    ):
+        r = await harness.client.get(path, headers={**people.supervisor, "Accept": accept})
+        assert r.status_code == 200, (accept, r.text)
+        assert r.headers["content-type"].startswith(media), accept
+        assert incident in r.text
+    by_format = await harness.client.get(path, params={"format": "csv"}, headers=people.supervisor)
+    by_accept = await harness.client.get(path, headers={**people.supervisor, "Accept": "text/csv"})
+    assert by_accept.text == by_format.text
 
 
 async def test_csv_pages_through_the_database_in_chunks(

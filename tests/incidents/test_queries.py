@@ -26,6 +26,8 @@ from tests.incidents.support import (
     report,
 )
 
+_DAY = {"from": "2026-11-20T00:00:00+08:00", "to": "2026-11-21T00:00:00+08:00"}
+
 
 async def _district(h: Harness) -> tuple[Cast, dict[str, str]]:
     """Five incidents a minute apart: a, b in 西南村 (b cured meat), c in 西北村, d, e in 东南村."""
@@ -88,16 +90,27 @@ async def test_cells_list_everything_under_them(harness: Harness) -> None:
     assert await names(people.east_officer, DISTRICT) == "ed"
     keyed = await make_api_key(harness, ["incidents:read"], cell_code=EAST)
     assert await names(keyed, EAST_SOUTH) == "ed"
+    # A cell outside the caller's jurisdiction is forbidden (its code is public); no such cell
+    # is not found.
     for headers, cell in (
         (people.west_supervisor, EAST),
         (people.west_supervisor, DISTRICT),
         (people.east_supervisor, WEST_SOUTH),
         (keyed, WEST),
-        (people.admin, "999999"),
+        (people.worker, WEST_NORTH),
+        (people.worker, EAST),
+        (people.east_officer, WEST),
     ):
         r = await harness.client.get(f"/api/v1/cells/{cell}/incidents", headers=headers)
-        assert r.status_code == 404, (cell, r.text)
-        assert r.json()["type"] == "https://burnban.dev/problems/not-found"
+        assert r.status_code == 403, (cell, r.text)
+        assert r.json()["type"] == "https://burnban.dev/problems/forbidden"
+        stats = await harness.client.get(
+            f"/api/v1/cells/{cell}/stats", params=_DAY, headers=headers
+        )
+        assert stats.status_code == 403, (cell, stats.text)
+    r = await harness.client.get("/api/v1/cells/999999/incidents", headers=people.admin)
+    assert r.status_code == 404
+    assert r.json()["type"] == "https://burnban.dev/problems/not-found"
 
 
 async def test_filters(harness: Harness) -> None:

@@ -14,6 +14,7 @@ from tests.factories import (
     login_headers,
     make_api_key,
     problem_type,
+    stored_api_key,
 )
 
 EVENTS = ["incident.created", "incident.updated", "report.created"]
@@ -59,15 +60,52 @@ async def test_another_keys_subscription_is_not_found(harness: Harness) -> None:
     assert (await h.client.get("/api/v1/webhooks", headers=mine)).json()["items"] == []
 
 
-async def test_only_keys_with_webhooks_manage_may_subscribe(harness: Harness) -> None:
+async def test_only_keys_with_webhooks_manage_and_admins_may_subscribe(harness: Harness) -> None:
     h = harness
     await load_grid(h)
     body = {"url": "http://8.8.8.8/hook", "events": EVENTS}
     assert (await h.client.post("/api/v1/webhooks", json=body)).status_code == 401
     reader = await make_api_key(h, ["incidents:read"])
     assert (await h.client.post("/api/v1/webhooks", json=body, headers=reader)).status_code == 403
+    supervisor = await login_headers(h, "supervisor")
+    assert (
+        await h.client.post("/api/v1/webhooks", json=body, headers=supervisor)
+    ).status_code == 403
+
+
+async def test_an_admin_manages_every_keys_subscriptions(harness: Harness) -> None:
+    h = harness
+    h.settings.webhook_allow_private = True
+    await load_grid(h)
     admin = await login_headers(h, "admin")
-    assert (await h.client.post("/api/v1/webhooks", json=body, headers=admin)).status_code == 403
+    key_row, key = await stored_api_key(h, "webhooks:manage", cell_code=WEST)
+    body = {"url": "http://127.0.0.1:9/hook", "events": EVENTS}
+
+    unnamed = await h.client.post("/api/v1/webhooks", json=body, headers=admin)
+    assert unnamed.status_code == 422
+    assert unnamed.json()["errors"][0]["loc"] == ["body", "api_key_id"]
+    created = await h.client.post(
+        "/api/v1/webhooks", json={**body, "api_key_id": key_row.id}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert hook["api_key_id"] == key_row.id and hook["cell"] == WEST  # the key's own cell
+    assert hook["secret"].startswith("whsec_")
+
+    theirs = await h.client.post("/api/v1/webhooks", json=body, headers={"X-API-Key": key})
+    listed = await h.client.get("/api/v1/webhooks", headers=admin)
+    assert {item["id"] for item in listed.json()["items"]} == {hook["id"], theirs.json()["id"]}
+    key_sees = await h.client.get("/api/v1/webhooks", headers={"X-API-Key": key})
+    assert len(key_sees.json()["items"]) == 2  # made for it by the admin, and its own
+    for path in (f"/api/v1/webhooks/{hook['id']}", f"/api/v1/webhooks/{hook['id']}/deliveries"):
+        assert (await h.client.get(path, headers=admin)).status_code == 200
+    assert (
+        await h.client.delete(f"/api/v1/webhooks/{theirs.json()['id']}", headers=admin)
+    ).status_code == 204
+    other = await h.client.post(
+        "/api/v1/webhooks", json={**body, "api_key_id": "x"}, headers={"X-API-Key": key}
+    )
+    assert other.status_code == 422  # a key subscribes for itself only
 
 
 @pytest.mark.parametrize(
@@ -100,6 +138,17 @@ async def test_targets_inside_the_network_are_refused(harness: Harness, url: str
     problem = answer.json()
     assert problem["type"] == problem_type("validation")
     assert problem["errors"][0]["loc"] == ["body", "url"]
+    if "non-public" in problem["detail"]:
+        assert "BURNBAN_WEBHOOK_ALLOW_PRIVATE=true" in problem["detail"]
+
+
+async def test_the_refusal_of_a_private_target_names_the_setting(harness: Harness) -> None:
+    key = await make_api_key(harness, ["webhooks:manage"])
+    answer = await harness.client.post(
+        "/api/v1/webhooks", json={"url": "http://10.1.2.3/hook", "events": EVENTS}, headers=key
+    )
+    assert answer.status_code == 422
+    assert "BURNBAN_WEBHOOK_ALLOW_PRIVATE=true" in answer.json()["detail"]
 
 
 async def test_the_operator_may_allow_private_targets_but_not_other_schemes(
