@@ -177,10 +177,16 @@ async def _plan(
             },
         )
     if isinstance(data, VerifyIn):
+        # _authorise let in a supervisor over the cell or a grid worker of the village.
+        by = "supervisor" if principal.has_role("supervisor") else "village_worker"
         if data.passed:
-            return Change("closed", {"closed_at": now, "verified_at": now})
+            return Change("closed", {"closed_at": now, "verified_at": now, "verified_by": by})
         # Failed verification (返工): back on site against the case's own limit.
-        values = {"rework_count": INCIDENTS.c.rework_count + 1, "due_at": incident.resolve_due_at}
+        values = {
+            "rework_count": INCIDENTS.c.rework_count + 1,
+            "due_at": incident.resolve_due_at,
+            "verified_by": by,
+        }
         return Change("on_site", values)
     if isinstance(data, ReturnIn):
         return Change("returned", {})

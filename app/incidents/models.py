@@ -74,6 +74,18 @@ class Incident(SQLModel, table=True):
             postgresql_where=text("status IN ('dispatched', 'acknowledged', 'on_site')"),
             sqlite_where=text("status IN ('dispatched', 'acknowledged', 'on_site')"),
         ),
+        # The scorecard's cases verified by their own village's grid worker, from this partial
+        # index alone (the independent verifications are the rest of the closed cases).
+        Index(
+            "ix_incidents_worker_verified",
+            "district_code",
+            "opened_at",
+            "township_code",
+            "village_code",
+            "status",
+            postgresql_where=text("verified_by = 'village_worker'"),
+            sqlite_where=text("verified_by = 'village_worker'"),
+        ),
         # The scorecard's supervised cases (督办), few: read from this partial index alone.
         Index(
             "ix_incidents_supervised",
@@ -128,6 +140,9 @@ class Incident(SQLModel, table=True):
     supervised_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     supervision_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revisited_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # 回头看, latest
+    # Who verified it last: a supervisor (independent of the assessed unit) or a grid worker
+    # of the incident's own village; null before verifiers were recorded.
+    verified_by: str | None = Field(default=None, max_length=16)
 
 
 class Assignment(SQLModel, table=True):

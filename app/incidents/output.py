@@ -44,6 +44,7 @@ class IncidentColumns(Protocol):
     supervised_at: datetime | None
     supervision_due_at: datetime | None
     revisited_at: datetime | None
+    verified_by: str | None
 
 
 def is_overdue(incident: IncidentColumns, now: datetime) -> bool:
@@ -126,4 +127,5 @@ def incident_out(
         void_reason=incident.void_reason,  # checked when stored
         supervision=supervision_of(incident, now),
         revisited_at=incident.revisited_at,
+        verified_by=incident.verified_by,  # checked when stored
     )

@@ -108,6 +108,11 @@ class IncidentOut(BaseModel):
     revisited_at: datetime | None = Field(
         default=None, description="When a supervisor last looked back at it (回头看)"
     )
+    verified_by: Literal["supervisor", "village_worker"] | None = Field(
+        default=None,
+        description="Who verified it last: a supervisor (independent) or a grid worker of its "
+        "own village",
+    )
 
 
 class TimelineEntry(BaseModel):

@@ -87,6 +87,11 @@ class Scorecard(BaseModel):
     returned: int = Field(
         description="cases an agency sent back, waiting for a supervisor: counted in every rate"
     )
+    closed_verified_by_village_worker: int = Field(
+        description="closed cases whose closing verification was by a grid worker of their own "
+        "village; the other closed cases were verified independently, by a supervisor (or "
+        "before verifiers were recorded)"
+    )
     supervised: int = Field(description="cases a supervisor supervised (督办, any level)")
     supervised_on_time_rate: float | None = Field(
         description="supervised cases closed by their deadline / supervised cases closed"

@@ -10,6 +10,10 @@ Definitions — "under the cell" matches the incident's or report's `district_co
   (`returned`, waiting for a supervisor) still counts, as not closed. `voided` and `returned`
   count them (their reasons are on the incidents: `void_reason`, the timeline's notes).
   `rate_definitions` says in the answer what each rate leaves out (RATE_DEFINITIONS).
+- `closed_verified_by_village_worker`: the period's closed incidents whose closing verification
+  was by a grid worker of the incident's own village, not independent of the place assessed;
+  the rest of the closed incidents were verified by a supervisor (or before verifiers were
+  recorded). From the partial index ix_incidents_worker_verified alone.
 - `supervised`: the period's incidents a supervisor supervised (督办, any level);
   `supervised_on_time_rate` = those closed with resolved_at ≤ supervision_due_at (or
   resolve_due_at when the supervisor set no deadline) / those closed. Read by a query of its
@@ -48,7 +52,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, select
+from sqlalchemy import Column, Table, bindparam, func, literal_column, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -161,6 +165,16 @@ async def scorecard(
     supervised, supervised_closed, supervised_on_time = (
         await conn.execute(_supervised(under & _in_period(INCIDENTS.c.opened_at, period)))
     ).one()
+    by_village_worker = (
+        await conn.execute(
+            select(func.count()).where(
+                under,
+                _in_period(INCIDENTS.c.opened_at, period),
+                INCIDENTS.c.verified_by == literal_column("'village_worker'"),
+                INCIDENTS.c.status == "closed",
+            )
+        )
+    ).scalar_one()
     total = figures.totals
     closed, rejected = total["n_closed"], total["n_rejected"]
     (ack_median, ack_p90), (res_median, res_p90) = figures.percentiles
@@ -185,6 +199,7 @@ async def scorecard(
         ),
         voided=rejected,
         returned=total["n_returned"],
+        closed_verified_by_village_worker=int(by_village_worker),
         supervised=int(supervised),
         supervised_on_time_rate=_ratio(int(supervised_on_time), int(supervised_closed)),
         rate_definitions=RATE_DEFINITIONS,

@@ -146,6 +146,9 @@ async def test_sqlite_reads_a_district_period_without_sorting_it(harness: Harnes
     [supervised] = [(s, p) for s, p in period if "supervision_level IS NOT NULL" in s]
     assert "ix_incidents_supervised" in await _plan(harness, *supervised)
     period.remove(supervised)
+    [by_worker] = [(s, p) for s, p in period if "verified_by = 'village_worker'" in s]
+    assert "ix_incidents_worker_verified" in await _plan(harness, *by_worker)
+    period.remove(by_worker)
     assert len(period) == 2, period  # the totals (and seconds), the townships' counts
     for statement, parameters in period:
         plan = await _plan(harness, statement, parameters)
