@@ -43,7 +43,23 @@ _ACTION_EXAMPLES: dict[str, Any] = {
             },
         ),
         ("verify", "Verified on site", {"action": "verify", "passed": True}),
-        ("reject", "A false report", {"action": "reject", "note": "现场无焚烧，系炊烟"}),
+        ("return", "Sent back to a supervisor", {"action": "return", "note": "不属本镇辖区"}),
+        (
+            "void",
+            "A false report, voided by a supervisor",
+            {"action": "void", "reason": "false_report", "note": "现场无焚烧，系炊烟"},
+        ),
+        (
+            "supervise",
+            "督办 with a deadline",
+            {
+                "action": "supervise",
+                "level": "supervised",
+                "due_at": "2026-11-20T12:00:00+08:00",
+                "note": "限两小时内处置",
+            },
+        ),
+        ("revisit", "回头看: it burns again", {"action": "revisit", "passed": False}),
         ("reassign", "To another village", {"action": "reassign", "cell_code": "450305001002"}),
     )
 }
@@ -97,7 +113,8 @@ async def act_on_incident(
         str | None, Header(alias="If-Match", description='The ETag read, e.g. "3"')
     ] = None,
 ) -> IncidentOut:
-    """Acknowledge, arrive, resolve, verify, reject or reassign; answers the new version."""
+    """Acknowledge, arrive, resolve, verify, return, void, supervise, revisit or reassign (or
+    reject, the former name of void); answers the new version."""
     item = await actions.act(
         session, principal, incident_id, data, parse_if_match(if_match), clock.now()
     )
