@@ -8,12 +8,18 @@ notice keyed on (incident, stage, due time) with ON CONFLICT DO NOTHING: of seve
 sweeping at once, only the one whose insert took writes the event and the timeline entry, in
 the same transaction. A stage that starts again with a new limit (a reassignment, a reopening,
 a new supervision deadline) is a new stage and is announced again when it passes.
+
+Only limits that passed within ANNOUNCE_WINDOW are announced: a sweep reads a bounded range of
+the (status, due_at) index rather than every case left unworked for months, and a database
+upgraded to this revision does not announce its whole history at once. A worker stopped for
+longer than the window leaves the stages that passed meanwhile unannounced (they still show as
+`overdue` everywhere).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, exists, insert, literal, select, text
@@ -29,6 +35,7 @@ _NOTICES: Table = OverdueNotice.__table__  # type: ignore[attr-defined]
 _EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
 STAGE_OF_STATUS = {"dispatched": "acknowledge", "acknowledged": "arrive", "on_site": "resolve"}
 SUPERVISION = "supervision"
+ANNOUNCE_WINDOW = timedelta(hours=24)
 
 # The claim: one row per stage, whoever inserts it first. Spelt alike on SQLite and PostgreSQL.
 _CLAIM = text(
@@ -154,6 +161,7 @@ def _stages_past_due(now: datetime, batch: int) -> Any:
         .where(
             c.status.in_(WORKING_STATUSES),
             c.due_at < literal(now, UtcDateTime()),
+            c.due_at >= literal(now - ANNOUNCE_WINDOW, UtcDateTime()),
             _not_announced(stage, c.due_at),
         )
         .order_by(c.due_at)
@@ -172,6 +180,7 @@ def _supervision_past_due(now: datetime, batch: int) -> Any:
                 c.status.in_(WORKING_STATUSES),
                 c.supervision_level.is_not(None),
                 c.supervision_due_at < literal(now, UtcDateTime()),
+                c.supervision_due_at >= literal(now - ANNOUNCE_WINDOW, UtcDateTime()),
             ),
             _not_announced(stage, c.supervision_due_at),
         )

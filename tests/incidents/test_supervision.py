@@ -83,6 +83,18 @@ async def test_each_stage_past_its_limit_is_announced_once(harness: Harness) -> 
     assert stages == ["acknowledge", "arrive"]
 
 
+async def test_a_limit_passed_long_before_any_sweep_is_not_announced(harness: Harness) -> None:
+    people = await cast(harness)
+    await open_incident(harness, people.worker)
+    harness.clock.advance(escalation.ANNOUNCE_WINDOW + timedelta(minutes=16))
+    assert await escalation.sweep(harness.db, harness.clock.now()) == 0
+    assert await _overdue_events(harness.db) == []
+    recent = await open_incident(harness, people.worker, spot=1)
+    harness.clock.advance(timedelta(minutes=16))
+    assert await escalation.sweep(harness.db, harness.clock.now()) == 1
+    assert [e["id"] for e in await _overdue_events(harness.db)] == [recent]
+
+
 async def test_the_webhook_workers_round_sweeps(harness: Harness) -> None:
     people = await cast(harness)
     await open_incident(harness, people.worker)
