@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     rate_limit_writes: int = Field(default=120, ge=1)
     webhook_allow_private: bool = False
+    # Open311's GET requests resources without an API key: a public view, positions rounded to
+    # ~100 m, no free text. Off: reading them needs a key with incidents:read.
+    open311_public: bool = False
     # Deliver webhooks inside the API process; None means "when the database is SQLite"
     # (the two-command set-up). With PostgreSQL run `burnban worker` processes instead.
     run_worker_in_process: bool | None = None

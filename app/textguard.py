@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import problems
+from app.open311 import xml as open311_xml
 
 # An escaped NUL in JSON: \u0000 not itself escaped (an even run of backslashes before it).
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
@@ -37,7 +38,10 @@ def _body_has_nul(media: bytes, body: bytes) -> bool:
 
 def _refusal(scope: Scope, where: str) -> Response:
     if scope["path"].startswith(OPEN311_PREFIX):  # the specification's errors there
-        return JSONResponse([{"code": 400, "description": f"{where}: {MESSAGE}"}], 400)
+        body = [{"code": 400, "description": f"{where}: {MESSAGE}"}]
+        if scope["path"].endswith(".xml"):
+            return open311_xml.response("errors", body, 400)
+        return JSONResponse(body, 400)
     error = {"loc": [where], "msg": MESSAGE}
     return problems.problem(
         Request(scope), 422, "validation", MESSAGE, "Validation failed", errors=[error]

@@ -1,13 +1,19 @@
-"""HTTP routes of Open311 GeoReport v2 (JSON). Refusals here are the specification's
-[{"code", "description"}] with 400, 403 or 404, not problem+json."""
+"""HTTP routes of Open311 GeoReport v2, each resource as `.json` and `.xml`. Refusals here are
+the specification's errors ([{"code", "description"}], or <errors> in XML) with 400, 403, 404
+or 429, not problem+json.
+
+Reading service requests needs an API key with incidents:read (`api_key`, or the X-API-Key
+header) unless the operator opens a public view (BURNBAN_OPEN311_PUBLIC=true)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -15,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from app import errors
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep, StoreDep
-from app.open311 import service
+from app.open311 import service, xml
 from app.open311.schemas import (
     CreatedRequest,
     Discovery,
@@ -31,8 +37,14 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-29T00:00:00Z"
 
 
-def _refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+def _refusal(
+    status: int, description: str, headers: dict[str, str] | None = None, as_xml: bool = False
+) -> Response:
     body = [Open311Error(code=status, description=description).model_dump()]
+    if as_xml:
+        answer = xml.response("errors", body, status)
+        answer.headers.update(headers or {})
+        return answer
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -53,6 +65,7 @@ class Open311Route(APIRoute):
         handler = super().get_route_handler()
 
         async def open311_errors(request: Request) -> Response:
+            as_xml = request.url.path.endswith(".xml")
             try:
                 return await handler(request)
             except errors.BurnbanError as exc:
@@ -61,14 +74,17 @@ class Open311Route(APIRoute):
                     if isinstance(exc, errors.RateLimited)
                     else None
                 )
-                return _refusal(_status_of(exc), exc.detail, headers)
+                return _refusal(_status_of(exc), exc.detail, headers, as_xml)
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {}
-                where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-                return _refusal(400, f"{where}: {first.get('msg', 'invalid')}".strip(": "))
+                where = ".".join(
+                    str(p) for p in first.get("loc", ()) if p not in ("body", "query", "header")
+                )
+                message = f"{where}: {first.get('msg', 'invalid')}".strip(": ")
+                return _refusal(400, message, None, as_xml)
             except HTTPException as exc:  # a body refused as it was read: 400 here
                 status = 400 if exc.status_code == 422 else exc.status_code
-                return _refusal(status, str(exc.detail))
+                return _refusal(status, str(exc.detail), None, as_xml)
 
         return open311_errors
 
@@ -78,38 +94,108 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": list[Open311Error], "description": text}
     for status, text in ((400, "Bad request"), (403, "Bad api_key"), (404, "Not found"))
 }
+_XML_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {xml.XML: {}}}
+    for status, text in ((400, "Bad request"), (403, "Bad api_key"), (404, "Not found"))
+}
 
 
-@router.get("/discovery.json", operation_id="open311_discovery", response_model=Discovery)
-async def discovery(request: Request) -> Discovery:
+def resource(
+    method: str,
+    path: str,
+    *,
+    operation_id: str,
+    root: str,
+    status_code: int = 200,
+    **options: Any,
+) -> Callable[[Callable[..., Coroutine[Any, Any, Any]]], Callable[..., Any]]:
+    """Register a handler as the `.json` resource (documented by its model) and the `.xml`
+    one (the same answer as the specification's XML document `<root>`)."""
+
+    def register(
+        handler: Callable[..., Coroutine[Any, Any, Any]],
+    ) -> Callable[..., Coroutine[Any, Any, Any]]:
+        router.add_api_route(
+            f"{path}.json",
+            handler,
+            methods=[method],
+            operation_id=operation_id,
+            status_code=status_code,
+            **options,
+        )
+
+        @functools.wraps(handler)
+        async def as_xml(*args: Any, **kwargs: Any) -> Response:
+            answer = await handler(*args, **kwargs)
+            return xml.response(root, jsonable_encoder(answer), status_code)
+
+        xml_options = {k: v for k, v in options.items() if k not in ("response_model", "responses")}
+        router.add_api_route(
+            f"{path}.xml",
+            as_xml,
+            methods=[method],
+            operation_id=f"{operation_id}_xml",
+            status_code=status_code,
+            response_model=None,
+            response_class=Response,
+            responses={status_code: {"content": {xml.XML: {}}}, **_XML_ERRORS},
+            **xml_options,
+        )
+        return handler
+
+    return register
+
+
+async def get_reader(
+    session: SessionDep,
+    settings: SettingsDep,
+    api_key: Annotated[
+        str | None, Query(description="A key with incidents:read (or send X-API-Key)")
+    ] = None,
+    x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
+) -> service.View:
+    """What the caller may see of service requests: by its key, or the public view."""
+    return await service.view_for(session, api_key or x_api_key, settings.open311_public)
+
+
+ReaderDep = Annotated[service.View, Depends(get_reader)]
+
+
+@resource("GET", "/discovery", operation_id="open311_discovery", root="discovery",
+          response_model=Discovery)  # fmt: skip
+async def discovery(request: Request, settings: SettingsDep) -> Discovery:
     """Where this GeoReport v2 endpoint is and what it speaks."""
     url = str(request.base_url).rstrip("/") + PREFIX
     return Discovery(
         changeset=CHANGESET,
         contact="The district's burn-ban office (区大气办) runs this service.",
         key_service="API keys are issued by the operator: burnban apikeys create NAME --scope "
-        "reports:write",
+        "reports:write (to file requests) --scope incidents:read (to read them"
+        + (", beyond the public view)" if settings.open311_public else ")"),
         endpoints=[
             Endpoint(
                 specification=SPECIFICATION,
                 url=url,
                 changeset=CHANGESET,
                 type="production",
-                formats=["application/json"],
+                formats=["application/json", xml.XML],
             )
         ],
     )
 
 
-@router.get("/services.json", operation_id="open311_services", response_model=list[Service])
+@resource("GET", "/services", operation_id="open311_services", root="services",
+          response_model=list[Service])  # fmt: skip
 async def services(session: SessionDep) -> list[Service]:
     """Report categories, as services."""
     return await service.services(session)
 
 
-@router.get(
-    "/services/{service_code}.json",
+@resource(
+    "GET",
+    "/services/{service_code}",
     operation_id="open311_service_definition",
+    root="service_definition",
     response_model=ServiceDefinition,
     responses=_ERRORS,
 )
@@ -134,15 +220,18 @@ def _when(value: str | None, name: str) -> datetime | None:
     return at
 
 
-@router.get(
-    "/requests.json",
+@resource(
+    "GET",
+    "/requests",
     operation_id="open311_requests",
+    root="service_requests",
     response_model=list[ServiceRequest],
     responses=_ERRORS,
 )
 async def list_requests(
     session: SessionDep,
     clock: ClockDep,
+    view: ReaderDep,
     service_request_id: Annotated[str | None, Query(description="Comma-separated ids")] = None,
     service_code: Annotated[str | None, Query(description="Comma-separated codes")] = None,
     start_date: str | None = None,
@@ -160,23 +249,29 @@ async def list_requests(
         end=_when(end_date, "end_date"),
         statuses=statuses,
     )
-    return await service.requests(session, wanted, clock.now())
+    return await service.requests(session, view, wanted, clock.now())
 
 
-@router.get(
-    "/requests/{service_request_id}.json",
+@resource(
+    "GET",
+    "/requests/{service_request_id}",
     operation_id="open311_request",
+    root="service_requests",
     response_model=list[ServiceRequest],
     responses=_ERRORS,
 )
-async def get_request(service_request_id: str, session: SessionDep) -> list[ServiceRequest]:
+async def get_request(
+    service_request_id: str, session: SessionDep, view: ReaderDep
+) -> list[ServiceRequest]:
     """One service request (the specification answers it in a list)."""
-    return await service.one_request(session, service_request_id)
+    return await service.one_request(session, view, service_request_id)
 
 
-@router.post(
-    "/requests.json",
+@resource(
+    "POST",
+    "/requests",
     operation_id="open311_create_request",
+    root="service_requests",
     status_code=201,
     response_model=list[CreatedRequest],
     responses=_ERRORS,
@@ -202,8 +297,9 @@ async def create_request(
     store: StoreDep,
     settings: SettingsDep,
     clock: ClockDep,
-    api_key: Annotated[str, Form()],
     service_code: Annotated[str, Form()],
+    api_key: Annotated[str | None, Form(description="Or the X-API-Key header")] = None,
+    x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
     lat: Annotated[float | None, Form()] = None,
     long: Annotated[float | None, Form()] = None,
     description: Annotated[str | None, Form()] = None,
@@ -217,7 +313,7 @@ async def create_request(
 ) -> list[CreatedRequest]:
     """File a report (API key with reports:write); answers the incident's case number."""
     posted = service.PostedRequest(
-        api_key=api_key,
+        api_key=api_key or x_api_key or "",
         service_code=service_code,
         lat=lat,
         long=long,
@@ -231,6 +327,4 @@ async def create_request(
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
 async def unknown(rest: str) -> Response:
-    if rest.endswith(".xml"):
-        return _refusal(404, "only JSON is served here: use the .json resources")
-    return _refusal(404, f"no such resource: {PREFIX}/{rest}")
+    return _refusal(404, f"no such resource: {PREFIX}/{rest}", as_xml=rest.endswith(".xml"))

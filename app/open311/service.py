@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import false, select, true
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +19,7 @@ from app.auth import service as auth_service
 from app.categories.models import Category
 from app.db import Database
 from app.grid.models import Cell
+from app.incidents import access
 from app.incidents.models import TERMINAL_STATUSES, Incident, IncidentEvent
 from app.open311.schemas import (
     Attribute,
@@ -85,6 +87,33 @@ async def definition(session: AsyncSession, code: str) -> ServiceDefinition:
     return ServiceDefinition(service_code=category.code, attributes=attributes)
 
 
+PUBLIC_DECIMALS = 3  # 0.001° ≈ 111 m of latitude, ~100 m of longitude in China
+
+
+@dataclass(frozen=True)
+class View:
+    """What a reader sees of service requests: everything (a key with incidents:read, within
+    its cell if it has one), or the public view (positions rounded to ~100 m, no free text)."""
+
+    exact: bool
+    cell_code: str | None = None
+
+
+async def view_for(session: AsyncSession, api_key: str | None, public: bool) -> View:
+    """The reader's view: a key with incidents:read sees everything under its cell; without
+    such a key, the public view when the operator opened it (BURNBAN_OPEN311_PUBLIC), else
+    refused. A key given that is not valid is refused either way."""
+    if api_key:
+        reader = await auth_service.principal_from_api_key(session, api_key)
+        if reader is None:
+            raise errors.Forbidden("api_key is not valid")
+        if reader.has_scope("incidents:read"):
+            return View(exact=True, cell_code=reader.cell_code)
+    if public:
+        return View(exact=False)
+    raise errors.Forbidden("reading service requests needs an api_key with incidents:read")
+
+
 @dataclass(frozen=True)
 class RequestFilter:
     service_request_ids: list[str]
@@ -112,11 +141,19 @@ def _window(
     return start, end
 
 
+async def _in_view(session: AsyncSession, view: View) -> ColumnElement[bool]:
+    """The incidents a view covers: those under its key's cell, or all."""
+    if view.cell_code is None:
+        return true()
+    scope = await access.cell_scope(session, view.cell_code)
+    return false() if scope is None else scope.condition()
+
+
 async def requests(
-    session: AsyncSession, wanted: RequestFilter, now: datetime
+    session: AsyncSession, view: View, wanted: RequestFilter, now: datetime
 ) -> list[ServiceRequest]:
     """Service requests newest first, at most 1 000. Ids, when given, override every filter."""
-    query = sm_select(Incident)
+    query = sm_select(Incident).where(await _in_view(session, view))
     if wanted.service_request_ids:
         query = query.where(col(Incident.case_number).in_(wanted.service_request_ids))
     else:
@@ -131,19 +168,21 @@ async def requests(
             query = query.where(col(Incident.status).in_(TERMINAL_STATUSES))
     query = query.order_by(col(Incident.opened_at).desc(), col(Incident.id).desc())
     incidents = list(await session.exec(query.limit(MAX_REQUESTS)))
-    return await _as_requests(session, incidents)
+    return await _as_requests(session, view, incidents)
 
 
-async def one_request(session: AsyncSession, case_number: str) -> list[ServiceRequest]:
-    query = sm_select(Incident).where(Incident.case_number == case_number)
+async def one_request(session: AsyncSession, view: View, case_number: str) -> list[ServiceRequest]:
+    query = sm_select(Incident).where(
+        Incident.case_number == case_number, await _in_view(session, view)
+    )
     incident = (await session.exec(query)).first()
     if incident is None:
         raise errors.NotFound(f"no service request {case_number!r}")
-    return await _as_requests(session, [incident])
+    return await _as_requests(session, view, [incident])
 
 
 async def _as_requests(
-    session: AsyncSession, incidents: Sequence[Incident]
+    session: AsyncSession, view: View, incidents: Sequence[Incident]
 ) -> list[ServiceRequest]:
     if not incidents:
         return []
@@ -166,12 +205,15 @@ async def _as_requests(
     ):
         descriptions.setdefault(row.incident_id, row.description)
     notes: dict[str, str | None] = {}
+    if not view.exact:  # the public view: no free text, which may name people
+        descriptions.clear()
     for row in await conn.execute(
         select(_EVENTS.c.incident_id, _EVENTS.c.note)
         .where(_EVENTS.c.incident_id.in_(ids), _EVENTS.c.to_status.is_not(None))
         .order_by(_EVENTS.c.at, _EVENTS.c.id)
     ):
-        notes[row.incident_id] = row.note  # the latest status change's note wins
+        notes[row.incident_id] = row.note if view.exact else None  # the latest one wins
+    places = {i.id: _place(view, i.lon, i.lat) for i in incidents}
     return [
         ServiceRequest(
             service_request_id=i.case_number,
@@ -188,12 +230,18 @@ async def _as_requests(
             address="",
             address_id=None,
             zipcode=None,
-            lat=i.lat,
-            long=i.lon,
+            lat=places[i.id][1],
+            long=places[i.id][0],
             media_url=None,
         )
         for i in incidents
     ]
+
+
+def _place(view: View, lon: float, lat: float) -> tuple[float, float]:
+    if view.exact:
+        return lon, lat
+    return round(lon, PUBLIC_DECIMALS), round(lat, PUBLIC_DECIMALS)
 
 
 @dataclass(frozen=True)
@@ -218,6 +266,8 @@ async def file_request(
     now: datetime,
 ) -> list[CreatedRequest]:
     """File a report exactly as POST /api/v1/reports does; the incident is the request."""
+    if not posted.api_key:
+        raise errors.Forbidden("send api_key (a form field) or the X-API-Key header")
     reporter = await auth_service.writer(
         db, auth_service.key_writing(posted.api_key, allowed_writes), now
     )

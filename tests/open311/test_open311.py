@@ -64,7 +64,8 @@ async def test_discovery(harness: Harness) -> None:
     assert set(endpoint) == {"specification", "url", "changeset", "type", "formats"}
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
     assert endpoint["url"] == "http://burnban.test/open311/v2"
-    assert endpoint["type"] == "production" and endpoint["formats"] == ["application/json"]
+    assert endpoint["type"] == "production"
+    assert endpoint["formats"] == ["application/json", "application/xml"]
 
 
 async def test_categories_are_services(harness: Harness) -> None:
@@ -112,8 +113,9 @@ async def test_posting_a_request_files_a_report_and_answers_the_case(harness: Ha
     counts = await count_rows(h, "reports", "incidents", "outbox_events")
     assert counts == {"reports": 1, "incidents": 1, "outbox_events": 2}  # the same path as /reports
 
+    reader = await make_api_key(h, ["incidents:read"])
     (request,) = (
-        await h.client.get(f"{BASE}/requests/{created['service_request_id']}.json")
+        await h.client.get(f"{BASE}/requests/{created['service_request_id']}.json", headers=reader)
     ).json()
     assert set(request) == REQUEST_KEYS
     assert request["service_request_id"] == created["service_request_id"]
@@ -183,8 +185,10 @@ async def test_listing_requests_with_the_specifications_filters(harness: Harness
     ).json()[0]["service_request_id"]  # fmt: skip
     h.clock.advance(timedelta(minutes=1))
 
+    reader = await make_api_key(h, ["incidents:read"])
+
     async def ids(**params: str) -> list[str]:
-        answer = await h.client.get(f"{BASE}/requests.json", params=params)
+        answer = await h.client.get(f"{BASE}/requests.json", params=params, headers=reader)
         assert answer.status_code == 200, answer.text
         return [r["service_request_id"] for r in answer.json()]
 
@@ -200,7 +204,9 @@ async def test_listing_requests_with_the_specifications_filters(harness: Harness
     assert await ids(end_date="2026-11-19T00:00:00Z") == []
 
     await _reject(h, west, "重复上报，与另一案件相同")
-    closed = (await h.client.get(f"{BASE}/requests.json", params={"status": "closed"})).json()
+    closed = (
+        await h.client.get(f"{BASE}/requests.json", params={"status": "closed"}, headers=reader)
+    ).json()
     assert [r["service_request_id"] for r in closed] == [west]
     assert (
         closed[0]["status"] == "closed" and closed[0]["status_notes"] == "重复上报，与另一案件相同"
@@ -241,10 +247,14 @@ async def _reject(h: Harness, case_number: str, note: str) -> None:
     ],
 )
 async def test_bad_request_filters_are_400(harness: Harness, params: dict[str, str]) -> None:
-    assert_spec_error(await harness.client.get(f"{BASE}/requests.json", params=params), 400)
+    reader = await make_api_key(harness, ["incidents:read"])
+    answer = await harness.client.get(f"{BASE}/requests.json", params=params, headers=reader)
+    assert_spec_error(answer, 400)
 
 
 async def test_unknown_requests_and_resources_are_404(harness: Harness) -> None:
-    assert_spec_error(await harness.client.get(f"{BASE}/requests/330106-2026-999999.json"), 404)
-    assert_spec_error(await harness.client.get(f"{BASE}/services.xml"), 404)
+    reader = await make_api_key(harness, ["incidents:read"])
+    unknown = await harness.client.get(f"{BASE}/requests/330106-2026-999999.json", headers=reader)
+    assert_spec_error(unknown, 404)
     assert_spec_error(await harness.client.get(f"{BASE}/nothing"), 404)
+    assert_spec_error(await harness.client.get(f"{BASE}/services.yaml"), 404)

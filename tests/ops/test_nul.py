@@ -54,3 +54,10 @@ async def test_open311_refuses_a_nul_in_its_own_format(harness: Harness) -> None
     )
     assert r.status_code == 400
     assert "NUL" in r.json()[0]["description"]
+
+
+async def test_open311_xml_refuses_a_nul_in_xml(harness: Harness) -> None:
+    r = await harness.client.get("/open311/v2/services/a%00.xml")
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/xml")
+    assert b"<errors><error><code>400</code>" in r.content
