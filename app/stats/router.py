@@ -9,8 +9,8 @@ from pydantic import AwareDatetime
 
 from app.auth.principal import Principal
 from app.deps import ClockDep, DatabaseDep, SessionDep, require
-from app.stats import service
-from app.stats.schemas import Period, Scorecard
+from app.stats import agencies, service
+from app.stats.schemas import AgencyScorecard, Period, Scorecard
 from app.stats.sql import Interval, StatsSql, sql_for
 
 router = APIRouter(tags=["statistics"])
@@ -50,3 +50,30 @@ async def get_cell_stats(
 ) -> Scorecard:
     """The scorecard (考核) of a cell over [from, to), within the caller's jurisdiction."""
     return await service.scorecard(session, sql, principal, code, period, clock.now())
+
+
+async def get_plain_period(
+    start: Annotated[
+        AwareDatetime,
+        Query(alias="from", description="RFC 3339 with an offset; the period starts here"),
+    ],
+    end: Annotated[
+        AwareDatetime, Query(alias="to", description="RFC 3339 with an offset; excluded")
+    ],
+) -> Period:
+    return Period(start, end)
+
+
+@router.get(
+    "/agencies/{code}/stats", operation_id="get_agency_stats", response_model=AgencyScorecard
+)
+async def get_agency_stats(
+    code: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: StatsReaderDep,
+    sql: Annotated[StatsSql, Depends(get_stats_sql)],
+    period: Annotated[Period, Depends(get_plain_period)],
+) -> AgencyScorecard:
+    """An agency's scorecard over [from, to): its incidents, and its own steps' timeliness."""
+    return await agencies.scorecard(session, sql, principal, code, period, clock.now())

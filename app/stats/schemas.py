@@ -110,3 +110,49 @@ class Scorecard(BaseModel):
         if self.series is None and isinstance(data, dict):
             data.pop("series", None)
         return data
+
+
+class AgencyRef(BaseModel):
+    code: str
+    name: str
+    kind: str
+
+
+class OwnSteps(BaseModel):
+    """The agency's own part of its incidents (app/stats/agencies.py)."""
+
+    acknowledged: int
+    acknowledged_on_time: int
+    own_acknowledge_on_time_rate: float | None
+    arrived: int
+    arrived_on_time: int
+    own_arrive_on_time_rate: float | None
+    overdue_now: int = Field(description="incidents being worked with this agency's step late")
+
+
+class AgencyScorecard(BaseModel):
+    """The cell scorecard's indicators over the incidents assigned to an agency, and its own
+    steps' timeliness."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agency: AgencyRef
+    from_: datetime = Field(alias="from")
+    to: datetime
+    reports: int
+    incidents: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    acknowledge_seconds: Durations
+    resolve_seconds: Durations
+    closure_rate: float | None
+    on_time_rate: float | None
+    rework_rate: float | None
+    overdue_open: int
+    penalties: Penalties
+    voided: int
+    returned: int
+    supervised: int
+    supervised_on_time_rate: float | None
+    own: OwnSteps
+    rate_definitions: dict[str, str]

@@ -83,8 +83,8 @@ AGENCIES: Table = Agency.__table__  # type: ignore[attr-defined]
 MAX_SPAN = timedelta(days=732)  # two years, a leap day included
 CHINA = timezone(timedelta(hours=8))
 _CHILD_COLUMN = {"district": "township_code", "township": "village_code", "village": "village_code"}
-_FRACTIONS = (0.5, 0.9)
-_DURATIONS = (
+FRACTIONS = (0.5, 0.9)
+DURATIONS = (
     Duration(INCIDENTS.c.acknowledged_at, INCIDENTS.c.opened_at),
     Duration(INCIDENTS.c.resolved_at, INCIDENTS.c.opened_at),
 )
@@ -143,12 +143,12 @@ async def scorecard(
         conn,
         PeriodCounts(
             where=under & _in_period(INCIDENTS.c.opened_at, period),
-            counts=_counts(categories),
+            counts=counts_of(categories),
             child=child,
             children=[code for code, _ in children],
             child_counts=_CHILD_COUNTS,
-            durations=_DURATIONS,
-            fractions=_FRACTIONS,
+            durations=DURATIONS,
+            fractions=FRACTIONS,
         ),
     )
     overdue = {
@@ -163,7 +163,7 @@ async def scorecard(
     ).scalar_one()
 
     supervised, supervised_closed, supervised_on_time = (
-        await conn.execute(_supervised(under & _in_period(INCIDENTS.c.opened_at, period)))
+        await conn.execute(supervised_counts(under & _in_period(INCIDENTS.c.opened_at, period)))
     ).one()
     by_village_worker = (
         await conn.execute(
@@ -188,9 +188,9 @@ async def scorecard(
         by_category={code: total[f"category_{i}"] for i, code in enumerate(categories)},
         acknowledge_seconds=Durations(median=ack_median, p90=ack_p90),
         resolve_seconds=Durations(median=res_median, p90=res_p90),
-        closure_rate=_ratio(closed, total["incidents"] - rejected),
-        on_time_rate=_ratio(total["on_time"], closed),
-        rework_rate=_ratio(int(total["rework"]), closed),
+        closure_rate=ratio(closed, total["incidents"] - rejected),
+        on_time_rate=ratio(total["on_time"], closed),
+        rework_rate=ratio(int(total["rework"]), closed),
         overdue_open=sum(overdue.values()),
         penalties=Penalties(
             warning=total["warnings"],
@@ -201,7 +201,7 @@ async def scorecard(
         returned=total["n_returned"],
         closed_verified_by_village_worker=int(by_village_worker),
         supervised=int(supervised),
-        supervised_on_time_rate=_ratio(int(supervised_on_time), int(supervised_closed)),
+        supervised_on_time_rate=ratio(int(supervised_on_time), int(supervised_closed)),
         rate_definitions=RATE_DEFINITIONS,
         children=[
             _child_stats(code, name, figures.by_child.get(code), overdue.get(code, 0))
@@ -211,7 +211,7 @@ async def scorecard(
     )
 
 
-def _supervised(where: ColumnElement[bool]) -> Any:
+def supervised_counts(where: ColumnElement[bool]) -> Any:
     """The period's supervised cases: all, closed, closed by the deadline. The level's test is
     spelt as ix_incidents_supervised's predicate, so that the partial index answers it."""
     c = INCIDENTS.c
@@ -254,7 +254,7 @@ def _in_period(column: Column[datetime], period: Period) -> ColumnElement[bool]:
     return (column >= period.start) & (column < period.end)
 
 
-def _counts(categories: list[str]) -> list[Label[Any]]:
+def counts_of(categories: list[str]) -> list[Label[Any]]:
     """What is counted and summed over the period's incidents, named: every total, by status
     and by category too (every incident's category is one of the table's: a foreign key).
 
@@ -292,7 +292,7 @@ def _child_stats(
         code=code,
         name=name,
         incidents=counted["incidents"],
-        on_time_rate=_ratio(counted["on_time"], counted["n_closed"]),
+        on_time_rate=ratio(counted["on_time"], counted["n_closed"]),
         overdue_open=overdue,
     )
 
@@ -360,5 +360,5 @@ def _bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[d
     return starts
 
 
-def _ratio(part: int, whole: int) -> float | None:
+def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
