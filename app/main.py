@@ -17,6 +17,7 @@ from app.auth.router import router as auth_router
 from app.categories.router import router as categories_router
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.crsout import AnswerInCrs
 from app.db import Database
 from app.grid.router import router as grid_router
 from app.incidents.router import router as incidents_router
@@ -89,6 +90,7 @@ def create_app(
         categories_router,
     )
     templates = route_templates(API_PREFIX, api_routers)
+    app.add_middleware(AnswerInCrs)
     app.add_middleware(RefuseNul)
     app.add_middleware(RequestContext, metrics=RequestMetrics(registry), templates=templates)
     problems.install(app)

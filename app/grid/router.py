@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from shapely.geometry import mapping
 
+from app.crsout import answer_crs
 from app.deps import AdminDep, ClockDep, GridReaderDep, SessionDep, StoreDep
 from app.formats import geojson_response, wants_geojson
 from app.grid import service
@@ -81,6 +82,7 @@ async def locate(
     "/cells/{code}",
     operation_id="get_cell",
     response_model=CellDetail,
+    dependencies=[Depends(answer_crs)],
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def get_cell(

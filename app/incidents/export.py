@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from app import crsout
 from app.db import Database
 from app.incidents import queries
 from app.incidents.output import is_overdue
@@ -74,7 +75,7 @@ def feature_collection(items: Sequence[IncidentOut], next_cursor: str | None) ->
 
 
 async def csv_stream(
-    db: Database, listing: Listing, query: IncidentQuery, now: datetime
+    db: Database, listing: Listing, query: IncidentQuery, now: datetime, crs: str = "wgs84"
 ) -> AsyncIterator[str]:
     """The header, then one chunk of rows at a time, read in a unit of work of its own (the
     request's has ended by the time the body is sent)."""
@@ -83,7 +84,7 @@ async def csv_stream(
         async for rows in queries.chunks(session, listing, query, now, CSV_CHUNK):
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
-            writer.writerows(csv_row(row, now) for row in rows)
+            writer.writerows(csv_row(row, now, crs) for row in rows)
             yield buffer.getvalue()
 
 
@@ -93,8 +94,9 @@ def _line(values: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def csv_row(row: Row, now: datetime) -> list[str]:
+def csv_row(row: Row, now: datetime, crs: str = "wgs84") -> list[str]:
     i, cell = row.incident, row.located
+    lon, lat = crsout.point(i.lon, i.lat, crs)
     by_role: dict[str, list[str]] = {"responsible": [], "lead": [], "cooperating": []}
     for a in row.assignments:
         by_role.setdefault(a.role, []).append(a.agency.code)
@@ -104,8 +106,8 @@ def csv_row(row: Row, now: datetime) -> list[str]:
         i.category,
         i.status,
         str(i.version),
-        repr(i.lon),
-        repr(i.lat),
+        repr(lon),
+        repr(lat),
         cell.district.code,
         cell.district.name,
         cell.township.code,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
+from app.crsout import OutputCrsDep, answer_crs
 from app.deps import ClockDep, CurrentPrincipal, DatabaseDep, SessionDep, StoreDep
 from app.formats import GEOJSON, accepted, geojson_response, wants_geojson
 from app.incidents import actions, export, queries, service
@@ -69,6 +70,7 @@ _ACTION_EXAMPLES: dict[str, Any] = {
     "/incidents/{incident_id}",
     operation_id="get_incident",
     response_model=IncidentDetail,
+    dependencies=[Depends(answer_crs)],
     responses={200: {"content": {GEOJSON: {}}}},
 )
 async def get_incident(
@@ -94,6 +96,7 @@ async def get_incident(
     "/incidents/{incident_id}/actions",
     operation_id="act_on_incident",
     response_model=IncidentOut,
+    dependencies=[Depends(answer_crs)],
     responses={
         403: {"description": "Your role may not take this action", **_PROBLEM},
         404: {"description": "No such incident within your reach", **_PROBLEM},
@@ -134,9 +137,11 @@ class _Lists:
         store: StoreDep,
         clock: ClockDep,
         principal: CurrentPrincipal,
+        crs: OutputCrsDep,
     ) -> None:
         self.request, self.filters, self.session, self.db = request, filters, session, db
         self.store, self.now, self.principal = store, clock.now(), principal
+        self.crs = crs
         self.query = filters.query()
 
     async def answer(self, listing: Listing) -> Any:
@@ -145,7 +150,7 @@ class _Lists:
         output = filters.output or accepted(self.request, ("json", "geojson", "csv")) or "json"
         if output == "csv":
             return StreamingResponse(
-                export.csv_stream(self.db, listing, query, self.now),
+                export.csv_stream(self.db, listing, query, self.now, self.crs),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
             )

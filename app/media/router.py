@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from app import errors
 from app.bodylimit import body_limited_route
+from app.crsout import answer_crs
 from app.deps import ClockDep, CurrentPrincipal, SessionDep, SettingsDep
 from app.media import service
 from app.media.schemas import PhotoOut
@@ -25,6 +26,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     "/reports/{report_id}/photos",
     operation_id="add_report_photo",
     status_code=201,
+    dependencies=[Depends(answer_crs)],
     response_model=PhotoOut,
     responses={413: _PROBLEM, 415: _PROBLEM},
     openapi_extra={

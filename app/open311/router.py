@@ -7,6 +7,7 @@ header) unless the operator opens a public view (BURNBAN_OPEN311_PUBLIC=true).""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from app import errors
+from app.crsout import Crs
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep, StoreDep
 from app.open311 import service, xml
 from app.open311.schemas import (
@@ -153,9 +155,13 @@ async def get_reader(
         str | None, Query(description="A key with incidents:read (or send X-API-Key)")
     ] = None,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
+    crs: Annotated[
+        Crs, Query(description="lat and long in wgs84 (default), gcj02 or bd09")
+    ] = "wgs84",
 ) -> service.View:
     """What the caller may see of service requests: by its key, or the public view."""
-    return await service.view_for(session, api_key or x_api_key, settings.open311_public)
+    view = await service.view_for(session, api_key or x_api_key, settings.open311_public)
+    return dataclasses.replace(view, crs=crs)
 
 
 ReaderDep = Annotated[service.View, Depends(get_reader)]

@@ -14,7 +14,7 @@ from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import errors
+from app import crsout, errors
 from app.auth import service as auth_service
 from app.categories.models import Category
 from app.db import Database
@@ -97,6 +97,7 @@ class View:
 
     exact: bool
     cell_code: str | None = None
+    crs: str = "wgs84"  # the coordinate system lat and long are answered in
 
 
 async def view_for(session: AsyncSession, api_key: str | None, public: bool) -> View:
@@ -239,6 +240,8 @@ async def _as_requests(
 
 
 def _place(view: View, lon: float, lat: float) -> tuple[float, float]:
+    """The position as the view shows it: in its crs, rounded to ~100 m in the public view."""
+    lon, lat = crsout.point(lon, lat, view.crs)
     if view.exact:
         return lon, lat
     return round(lon, PUBLIC_DECIMALS), round(lat, PUBLIC_DECIMALS)

@@ -11,6 +11,7 @@ from pydantic_core import to_json
 from app import errors
 from app.auth.principal import Principal
 from app.bodylimit import body_limited_route
+from app.crsout import answer_crs
 from app.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -35,6 +36,7 @@ ReporterDep = Annotated[Principal, Depends(require_writer(service.REPORTERS))]
     "/reports",
     operation_id="create_report",
     status_code=201,
+    dependencies=[Depends(answer_crs)],
     response_model=ReportOut,
     responses={
         409: {"description": "The same key is still in flight", **_PROBLEM},
@@ -66,7 +68,12 @@ async def create_report(
     return Response(to_json(result.body), 201, headers, media_type="application/json")
 
 
-@router.get("/reports", operation_id="list_reports", response_model=Page[ReportOut])
+@router.get(
+    "/reports",
+    operation_id="list_reports",
+    response_model=Page[ReportOut],
+    dependencies=[Depends(answer_crs)],
+)
 async def list_reports(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -82,7 +89,12 @@ async def list_reports(
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/reports/{report_id}", operation_id="get_report", response_model=ReportOut)
+@router.get(
+    "/reports/{report_id}",
+    operation_id="get_report",
+    response_model=ReportOut,
+    dependencies=[Depends(answer_crs)],
+)
 async def get_report(session: SessionDep, principal: CurrentPrincipal, report_id: str) -> Any:
     """One report, to its reporter, the incident's agencies, supervisors over it and admins."""
     return await service.get_report(session, principal, report_id)
