@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
+
+# China Standard Time: the districts' calendar (days, months, case-number years) and the
+# times people read in exports.
+CHINA = timezone(timedelta(hours=8), "UTC+8")
 
 
 class Clock(Protocol):

@@ -21,6 +21,7 @@ from app.crsout import AnswerInCrs
 from app.db import Database
 from app.grid.router import router as grid_router
 from app.incidents.router import router as incidents_router
+from app.labels.router import router as labels_router
 from app.logging import configure_logging
 from app.media.router import router as media_router
 from app.middleware import RequestContext, RequestMetrics, route_templates
@@ -88,6 +89,7 @@ def create_app(
         auth_router,
         agencies_router,
         categories_router,
+        labels_router,
     )
     templates = route_templates(API_PREFIX, api_routers)
     app.add_middleware(AnswerInCrs)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import SQLModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import dbfaults, errors, integrity
+from app import dbfaults, errors, i18n, integrity
 
 PROBLEM_BASE = "https://burnban.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -79,16 +79,27 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """Render one problem document."""
+    """Render one problem document, its title, detail and field messages in the language the
+    caller asked for (Accept-Language; app/i18n.py)."""
+    locale = i18n.locale_of(request.headers.get("accept-language"))
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
-        "title": title or HTTPStatus(status).phrase,
+        "title": i18n.gettext(locale, title or HTTPStatus(status).phrase),
         "status": status,
-        "detail": detail,
+        "detail": i18n.gettext(locale, detail),
         "instance": request.url.path,
     }
     body.update(extra)
+    if locale != i18n.ENGLISH and isinstance(body.get("errors"), list):
+        body["errors"] = [_translated(locale, error) for error in body["errors"]]
+    headers = {**(headers or {}), "Content-Language": i18n.CONTENT_LANGUAGE[locale]}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _translated(locale: str, error: Any) -> Any:
+    if isinstance(error, dict) and isinstance(error.get("msg"), str):
+        return {**error, "msg": i18n.gettext(locale, error["msg"])}
+    return error
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from app import crsout
+from app import crsout, i18n
+from app.clock import CHINA
 from app.db import Database
 from app.incidents import queries
 from app.incidents.output import is_overdue
@@ -75,11 +76,16 @@ def feature_collection(items: Sequence[IncidentOut], next_cursor: str | None) ->
 
 
 async def csv_stream(
-    db: Database, listing: Listing, query: IncidentQuery, now: datetime, crs: str = "wgs84"
+    db: Database,
+    listing: Listing,
+    query: IncidentQuery,
+    now: datetime,
+    crs: str = "wgs84",
+    locale: str = i18n.ENGLISH,
 ) -> AsyncIterator[str]:
-    """The header, then one chunk of rows at a time, read in a unit of work of its own (the
-    request's has ended by the time the body is sent)."""
-    yield BOM + _line(CSV_COLUMNS)
+    """The header (in the caller's language), then one chunk of rows at a time, read in a unit
+    of work of its own (the request's has ended by the time the body is sent)."""
+    yield BOM + _line([i18n.gettext(locale, column) for column in CSV_COLUMNS])
     async with db.read(ceiling=db.export_timeout) as session:
         async for rows in queries.chunks(session, listing, query, now, CSV_CHUNK):
             buffer = io.StringIO()
@@ -137,7 +143,8 @@ def csv_row(row: Row, now: datetime, crs: str = "wgs84") -> list[str]:
 
 
 def _time(value: datetime | None) -> str:
-    """RFC 3339 in UTC with `Z`, as the JSON answers write it."""
+    """RFC 3339 in China time with its offset (`2026-11-20T10:00:00+08:00`): what the people
+    opening an export in Excel read their day in, and still one instant for a program."""
     if value is None:
         return ""
-    return value.isoformat().replace("+00:00", "Z")
+    return value.astimezone(CHINA).isoformat()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
+from app import i18n
 from app.crsout import OutputCrsDep, answer_crs
 from app.deps import ClockDep, CurrentPrincipal, DatabaseDep, SessionDep, StoreDep
 from app.formats import GEOJSON, accepted, geojson_response, wants_geojson
@@ -150,7 +151,14 @@ class _Lists:
         output = filters.output or accepted(self.request, ("json", "geojson", "csv")) or "json"
         if output == "csv":
             return StreamingResponse(
-                export.csv_stream(self.db, listing, query, self.now, self.crs),
+                export.csv_stream(
+                    self.db,
+                    listing,
+                    query,
+                    self.now,
+                    self.crs,
+                    i18n.locale_of(self.request.headers.get("accept-language")),
+                ),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
             )

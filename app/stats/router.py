@@ -25,18 +25,30 @@ async def get_stats_sql(db: DatabaseDep) -> StatsSql:
 
 
 async def get_period(
+    clock: ClockDep,
     start: Annotated[
-        AwareDatetime,
-        Query(alias="from", description="RFC 3339 with an offset; the period starts here"),
-    ],
+        str | None,
+        Query(
+            alias="from",
+            description="A date (2026-11-01: that China day's start) or an RFC 3339 time with "
+            "an offset. Neither from nor to: the current China month",
+            examples=["2026-11-01"],
+        ),
+    ] = None,
     end: Annotated[
-        AwareDatetime, Query(alias="to", description="RFC 3339 with an offset; excluded")
-    ],
+        str | None,
+        Query(
+            alias="to",
+            description="A date (2026-11-30: to the end of that China day) or an RFC 3339 time "
+            "with an offset (excluded). Left out: now",
+            examples=["2026-11-30"],
+        ),
+    ] = None,
     interval: Annotated[
         Interval | None, Query(description="add a series per UTC+8 day, week or month")
     ] = None,
 ) -> Period:
-    return Period(start, end, interval)
+    return service.period_of(start, end, interval, clock.now())
 
 
 @router.get("/cells/{code}/stats", operation_id="get_cell_stats", response_model=Scorecard)

@@ -47,8 +47,9 @@ database chooses (app/stats/sql.py, `read_period`); Python divides the sums.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +57,7 @@ from sqlalchemy import Column, Table, bindparam, func, literal_column, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import errors
+from app import clock, errors
 from app.agencies.models import Agency
 from app.auth.principal import Principal
 from app.categories.models import Category
@@ -81,7 +82,7 @@ CATEGORIES: Table = Category.__table__  # type: ignore[attr-defined]
 AGENCIES: Table = Agency.__table__  # type: ignore[attr-defined]
 
 MAX_SPAN = timedelta(days=732)  # two years, a leap day included
-CHINA = timezone(timedelta(hours=8))
+CHINA = clock.CHINA
 _CHILD_COLUMN = {"district": "township_code", "township": "village_code", "village": "village_code"}
 FRACTIONS = (0.5, 0.9)
 DURATIONS = (
@@ -100,6 +101,55 @@ RATE_DEFINITIONS = {
     "deadline (the case's resolve_due_at when none was set) / supervised cases closed; "
     "excludes every case never supervised or not closed",
 }
+
+
+_PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def period_of(
+    start: str | None, end: str | None, interval: Interval | None, now: datetime
+) -> Period:
+    """The period a scorecard is asked for. Each bound is a plain date (a China day: `from`
+    its first instant, `to` the end of it, so `from=2026-11-01&to=2026-11-30` is November) or
+    an RFC 3339 time with an offset (`to` excluded). Neither: the current China month. Only
+    `from`: until now. Only `to`: from the first day of its China month."""
+    start_at = _bound(start, "from", end_of_day=False)
+    end_at = _bound(end, "to", end_of_day=True)
+    if start_at is None and end_at is None:
+        start_at = _month_start(now)
+        end_at = _month_start(start_at + timedelta(days=32))
+    elif end_at is None:
+        end_at = now
+    elif start_at is None:
+        start_at = _month_start(end_at - timedelta(microseconds=1))
+    assert start_at is not None and end_at is not None
+    return check_period(Period(start_at, end_at, interval))
+
+
+def _bound(text: str | None, name: str, end_of_day: bool) -> datetime | None:
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        if _PLAIN_DATE.match(text):
+            day = date.fromisoformat(text)
+            midnight = datetime(day.year, day.month, day.day, tzinfo=CHINA)
+            return midnight + timedelta(days=1) if end_of_day else midnight
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        msg = "a date (YYYY-MM-DD, a China day) or an RFC 3339 time with an offset"
+        raise errors.ValidationFailed(
+            f"{name}: must be {msg}", errors=[{"loc": ["query", name], "msg": f"must be {msg}"}]
+        )
+    return at
+
+
+def _month_start(at: datetime) -> datetime:
+    """The first instant of the China month `at` is in."""
+    local = at.astimezone(CHINA)
+    return datetime(local.year, local.month, 1, tzinfo=CHINA)
 
 
 def check_period(period: Period) -> Period:

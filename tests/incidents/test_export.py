@@ -116,8 +116,8 @@ async def test_csv_has_one_flat_row_per_incident(harness: Harness) -> None:
         "1200.50",
     )
     assert done["legal_basis"] == "《大气污染防治法》"
-    assert done["opened_at"] == "2026-11-20T02:00:00Z"
-    assert done["closed_at"] == "2026-11-20T02:00:00Z"
+    assert done["opened_at"] == "2026-11-20T10:00:00+08:00"  # China time, its offset shown
+    assert done["closed_at"] == "2026-11-20T10:00:00+08:00"
     assert (done["overdue"], rows[0]["overdue"]) == ("false", "false")
     # Filters and jurisdiction apply to the export too.
     r = await harness.client.get(
@@ -180,3 +180,22 @@ async def test_csv_pages_through_the_database_in_chunks(
     )
     assert [row["id"] for row in _rows(r.text)] == made
     assert chunk_sizes == [2, 2, 1]
+
+
+async def test_csv_in_chinese_has_chinese_headers(harness: Harness) -> None:
+    people = await cast(harness)
+    incident = await open_incident(harness, people.worker)
+    headers = {**people.supervisor, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+
+    r = await harness.client.get("/api/v1/incidents", params={"format": "csv"}, headers=headers)
+
+    assert r.status_code == 200
+    (row,) = _rows(r.text)
+    assert row["编号"] == incident and row["案件编号"].startswith("330106-2026-")
+    assert row["状态"] == "dispatched"  # codes stay codes
+    assert row["立案时间"] == "2026-11-20T10:00:00+08:00"
+    assert row["乡镇（街道）"] == "西镇"
+    english = await harness.client.get(
+        "/api/v1/incidents", params={"format": "csv"}, headers=people.supervisor
+    )
+    assert list(_rows(english.text)[0])[:3] == ["id", "case_number", "category"]

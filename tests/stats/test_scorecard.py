@@ -314,11 +314,11 @@ async def test_who_may_read_which_scorecard(seeded: Harness) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        {"to": P["to"]},
-        {"from": P["from"]},
-        {"from": "2026-11-01T00:00:00", "to": P["to"]},
-        {"from": P["from"], "to": "2026-11-21"},
+        {"from": "2026-11-01T00:00:00", "to": P["to"]},  # a time without an offset
+        {"from": P["from"], "to": "2026-11-31"},  # no such day
+        {"from": P["from"], "to": "20261121"},
         {"from": "yesterday", "to": P["to"]},
+        {"from": "2026-11-21"},  # a day after now: the period until now would be reversed
         {"from": P["to"], "to": P["from"]},
         {"from": P["from"], "to": P["from"]},
         {"from": "2024-11-01T00:00:00+08:00", "to": "2026-11-21T00:00:00+08:00"},
@@ -339,3 +339,27 @@ async def test_two_years_are_allowed(harness: Harness) -> None:
     two_years = {"from": "2024-11-21T00:00:00+08:00", "to": "2026-11-21T00:00:00+08:00"}
     body = await _stats(harness, DISTRICT, admin, **two_years, interval="month")
     assert body["incidents"] == 0 and len(body["series"]) == 25
+
+
+async def test_plain_dates_are_china_days_and_no_period_is_this_month(harness: Harness) -> None:
+    await load_grid(harness)
+    admin = await login_headers(harness, "admin")
+    path = f"/api/v1/cells/{DISTRICT}/stats"
+
+    async def period(**params: str) -> tuple[str, str]:
+        r = await harness.client.get(path, params=params, headers=admin)
+        assert r.status_code == 200, r.text
+        return r.json()["from"], r.json()["to"]
+
+    # November in China: from its first midnight (UTC+8) to the end of the 30th.
+    november = ("2026-10-31T16:00:00Z", "2026-11-30T16:00:00Z")
+    assert await period(**{"from": "2026-11-01", "to": "2026-11-30"}) == november
+    # The clock reads 2026-11-20T02:00Z (10:00 in China): no period is the current month.
+    assert await period() == november
+    assert await period(**{"from": "2026-11-01"}) == (
+        "2026-10-31T16:00:00Z",
+        "2026-11-20T02:00:00Z",
+    )
+    assert await period(**{"to": "2026-11-10"}) == ("2026-10-31T16:00:00Z", "2026-11-10T16:00:00Z")
+    mixed = {"from": "2026-11-02", "to": "2026-11-03T12:00:00+08:00"}
+    assert await period(**mixed) == ("2026-11-01T16:00:00Z", "2026-11-03T04:00:00Z")
