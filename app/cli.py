@@ -331,8 +331,12 @@ def demo(
     env_file: Annotated[Path, typer.Option(help="Where a generated secret key is saved.")] = Path(
         ".env"
     ),
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Give every demo user a new password (and enable it).")
+    ] = False,
 ) -> None:
-    """Load the demo grid (synthetic 七星区), bureaus and one user per role; print the logins."""
+    """Load the demo grid (synthetic 七星区), bureaus and one user per role; print the logins.
+    Demo users that exist are kept with their passwords unless --reset."""
     from app.demo.service import load_demo
     from app.migrate import upgrade
 
@@ -340,7 +344,7 @@ def demo(
     settings = _settings()
     upgrade(settings.database_url)
     result, logins = _in_unit_of_work(
-        lambda session, store: load_demo(session, store, SystemClock().now())
+        lambda session, store: load_demo(session, store, SystemClock().now(), reset)
     )
     typer.echo(
         f"demo grid: {result.created} cells created, {result.updated} updated, "
@@ -348,7 +352,10 @@ def demo(
     )
     typer.echo("logins (POST /api/v1/auth/token, or the Authorize button at /docs):")
     for login in logins:
-        typer.echo(f"  {login.username:<11} {login.password:<14} {login.role:<12} {login.bound_to}")
+        password = login.password or "(unchanged)"
+        typer.echo(f"  {login.username:<11} {password:<14} {login.role:<12} {login.bound_to}")
+    if any(login.password is None for login in logins):
+        typer.echo("(unchanged: the password given before; `burnban demo --reset` for new ones)")
 
 
 def _ensure_secret_key(env_file: Path) -> None:

@@ -1,4 +1,5 @@
-"""Load the demo grid, bureaus and users into a database (idempotent)."""
+"""Load the demo grid, bureaus and users into a database (idempotent: a demo user that exists
+is kept, password and all, unless a reset is asked for)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,17 @@ TOWNSHIP = "450305001"
 @dataclass(frozen=True)
 class DemoLogin:
     username: str
-    password: str
+    password: str | None  # None: the user was kept with the password it had
     role: str
     bound_to: str
 
 
 async def load_demo(
-    session: AsyncSession, store: SpatialStore, now: datetime
+    session: AsyncSession, store: SpatialStore, now: datetime, reset: bool = False
 ) -> tuple[ImportResult, list[DemoLogin]]:
-    """Import the demo grid and (re)create the demo users with fresh passwords."""
+    """Import the demo grid and create the demo users that are missing, with new passwords.
+    Users that exist keep their passwords (whoever is logged in with them stays logged in),
+    unless `reset`: then every demo user gets a new password and is enabled again."""
     result = await grid_service.import_grid(session, store, load_qixing(), None, now)
     for code, name in BUREAUS:
         if await session.get(Agency, code) is None:
@@ -62,9 +65,12 @@ async def load_demo(
     ]
     logins = []
     for username, name, role, cell, agency in wanted:
-        password = secrets.token_urlsafe(9)
+        password: str | None = secrets.token_urlsafe(9)
         user = (await session.exec(select(User).where(User.username == username))).first()
-        if user is None:
+        if user is not None and not reset:
+            password = None
+        elif user is None:
+            assert password is not None
             data = UserCreate(
                 username=username,
                 password=password,
@@ -75,6 +81,7 @@ async def load_demo(
             )
             await auth_service.create_user(session, data, None, now)
         else:
+            assert password is not None
             user.password_hash = security.hash_password(password)
             user.is_active = True
             session.add(user)

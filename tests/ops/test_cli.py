@@ -280,7 +280,7 @@ def _demo_logins(result: Result) -> dict[str, tuple[str, str]]:
     lines = result.stdout.split("logins", 1)[1].splitlines()[1:]
     return {
         username: (password, role)
-        for username, password, role, *_ in (line.split() for line in lines if line.strip())
+        for username, password, role, *_ in (line.split() for line in lines if line[:2] == "  ")
     }
 
 
@@ -296,12 +296,30 @@ def test_demo_prints_one_login_per_role_and_they_work(burnban: Cli) -> None:
     assert burnban.count(Cell) > 0
     assert not (burnban.tmp_path / ".env").exists()  # a secret key was given: none generated
 
-    again = _demo_logins(burnban("demo"))  # fresh passwords; the old ones stop working
+    again = burnban("demo")  # the users are kept: whoever is logged in stays logged in
 
-    assert again["admin"][0] != logins["admin"][0]
+    assert again.exit_code == 0, again.output
+    assert {user: pw for user, (pw, _) in _demo_logins(again).items()} == {
+        user: "(unchanged)" for user in DEMO_ROLES
+    }
+    assert "--reset" in again.stdout
+    for username, (password, _) in logins.items():
+        assert burnban.login(username, password).status_code == 200, username
+
+    reset = _demo_logins(burnban("demo", "--reset"))  # new passwords; the old ones stop working
+
+    assert reset["admin"][0] != logins["admin"][0]
     assert burnban.login("admin", logins["admin"][0]).status_code == 401
-    assert burnban.login("admin", again["admin"][0]).status_code == 200
+    assert burnban.login("admin", reset["admin"][0]).status_code == 200
     assert burnban.count(User) == 5
+
+
+def test_demo_help_changes_nothing(burnban: Cli) -> None:
+    result = burnban("demo", "--help")
+
+    assert result.exit_code == 0, result.output
+    assert "--reset" in result.stdout
+    assert burnban.count(User) == 0 and burnban.count(Cell) == 0
 
 
 def test_demo_generates_a_secret_key_when_none_is_set(
