@@ -299,9 +299,9 @@ def test_demo_prints_one_login_per_role_and_they_work(burnban: Cli) -> None:
     again = burnban("demo")  # the users are kept: whoever is logged in stays logged in
 
     assert again.exit_code == 0, again.output
-    assert {user: pw for user, (pw, _) in _demo_logins(again).items()} == {
-        user: "(unchanged)" for user in DEMO_ROLES
-    }
+    assert {user: pw for user, (pw, _) in _demo_logins(again).items()} == dict.fromkeys(
+        DEMO_ROLES, "(unchanged)"
+    )
     assert "--reset" in again.stdout
     for username, (password, _) in logins.items():
         assert burnban.login(username, password).status_code == 200, username
