@@ -84,6 +84,10 @@ async def end_every_connection(url: str) -> int:
                 await asyncio.sleep(0.01)
     finally:
         await engine.dispose()
+    # The service was idle meanwhile, as a service is while its database restarts: its event
+    # loop reads the closed sockets (asyncpg then knows its connections are closed). Without
+    # this pause the test could run its next statement before the loop had looked at them.
+    await asyncio.sleep(0.2)
     return count
 
 
