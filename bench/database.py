@@ -24,6 +24,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "BURNBAN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 SECRET_KEY = "bench-secret-key-" + "x" * 40
+DATA_KEY = "bench-data-key-" + "y" * 40
 PASSWORD = "bench-password-123"
 BURNBAN = str(Path(sys.executable).with_name("burnban"))
 
@@ -55,6 +56,7 @@ class BenchDatabase:
         env.update(
             BURNBAN_DATABASE_URL=self.url,
             BURNBAN_SECRET_KEY=SECRET_KEY,
+            BURNBAN_DATA_KEY=DATA_KEY,
             BURNBAN_ENVIRONMENT="production",
             BURNBAN_LOG_LEVEL="WARNING",
             BURNBAN_MEDIA_DIR=str(self.workdir / "media"),
