@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from app.auth.principal import Principal
 from app.deps import ClockDep, DatabaseDep, SessionDep, require
@@ -65,15 +64,28 @@ async def get_cell_stats(
 
 
 async def get_plain_period(
+    clock: ClockDep,
     start: Annotated[
-        AwareDatetime,
-        Query(alias="from", description="RFC 3339 with an offset; the period starts here"),
-    ],
+        str | None,
+        Query(
+            alias="from",
+            description="A date (2026-11-01: that China day's start) or an RFC 3339 time with "
+            "an offset. Neither from nor to: the current China month",
+            examples=["2026-11-01"],
+        ),
+    ] = None,
     end: Annotated[
-        AwareDatetime, Query(alias="to", description="RFC 3339 with an offset; excluded")
-    ],
+        str | None,
+        Query(
+            alias="to",
+            description="A date (2026-11-30: to the end of that China day) or an RFC 3339 time "
+            "with an offset (excluded). Left out: now",
+            examples=["2026-11-30"],
+        ),
+    ] = None,
 ) -> Period:
-    return Period(start, end)
+    """The cell scorecard's period, without a series."""
+    return service.period_of(start, end, None, clock.now())
 
 
 @router.get(

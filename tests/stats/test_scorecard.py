@@ -363,3 +363,14 @@ async def test_plain_dates_are_china_days_and_no_period_is_this_month(harness: H
     assert await period(**{"to": "2026-11-10"}) == ("2026-10-31T16:00:00Z", "2026-11-10T16:00:00Z")
     mixed = {"from": "2026-11-02", "to": "2026-11-03T12:00:00+08:00"}
     assert await period(**mixed) == ("2026-11-01T16:00:00Z", "2026-11-03T04:00:00Z")
+
+
+async def test_an_agencys_scorecard_takes_the_same_plain_dates(harness: Harness) -> None:
+    await load_grid(harness)
+    admin = await login_headers(harness, "admin")
+    path = f"/api/v1/agencies/{WEST}/stats"
+    november = ("2026-10-31T16:00:00Z", "2026-11-30T16:00:00Z")
+    for params in ({"from": "2026-11-01", "to": "2026-11-30"}, {}):
+        r = await harness.client.get(path, params=params, headers=admin)
+        assert r.status_code == 200, r.text
+        assert (r.json()["from"], r.json()["to"]) == november
