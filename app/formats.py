@@ -13,27 +13,34 @@ CSV = "text/csv"
 FORMATS = {"application/json": "json", GEOJSON: "geojson", CSV: "csv"}
 
 
+def by_preference(header: str | None) -> list[str]:
+    """The values of an Accept-style header (Accept, Accept-Language), most preferred first:
+    highest q, then the earlier in the header; those with q=0 left out."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        value, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, number = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        if value and quality > 0:
+            weighted.append((-quality, position, value))
+    return [value for _, _, value in sorted(weighted)]
+
+
 def accepted(request: Request, offered: Iterable[str]) -> str | None:
     """The format (`json`, `geojson`, `csv`) of the offered one the Accept header prefers most
     (highest q; the earlier in the header on a tie); None when it names none of them."""
     offered = set(offered)
-    best: tuple[float, int, str] | None = None
-    for position, part in enumerate(request.headers.get("accept", "").split(",")):
-        media, *params = (piece.strip() for piece in part.split(";"))
+    for media in by_preference(request.headers.get("accept")):
         name = FORMATS.get(media.lower())
-        if name is None or name not in offered:
-            continue
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and (best is None or (quality, -position) > best[:2]):
-            best = (quality, -position, name)
-    return None if best is None else best[2]
+        if name is not None and name in offered:
+            return name
+    return None
 
 
 def wants_geojson(request: Request) -> bool:

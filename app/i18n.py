@@ -15,6 +15,8 @@ from pathlib import Path
 from babel import negotiate_locale
 from babel.messages.pofile import read_po
 
+from app.formats import by_preference
+
 ENGLISH = "en"
 CHINESE = "zh_CN"
 AVAILABLE = (ENGLISH, CHINESE)
@@ -68,23 +70,12 @@ LABELS: dict[str, dict[str, str]] = {
 
 def locale_of(accept_language: str | None) -> str:
     """The available locale the header prefers (q-values honoured); English by default."""
-    preferred: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, *params = (piece.strip() for piece in part.split(";"))
-        if not tag or tag == "*":
-            continue
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            # Any Chinese is answered in Simplified Chinese, the only Chinese there is here.
-            preferred.append((-quality, position, "zh_CN" if tag.lower().startswith("zh") else tag))
-    tags = [tag for _, _, tag in sorted(preferred)]
+    # Any Chinese is answered in Simplified Chinese, the only Chinese there is here.
+    tags = [
+        "zh_CN" if tag.lower().startswith("zh") else tag
+        for tag in by_preference(accept_language)
+        if tag != "*"
+    ]
     return negotiate_locale(tags, list(AVAILABLE), sep="-") or ENGLISH if tags else ENGLISH
 
 
