@@ -23,26 +23,30 @@ async def get_stats_sql(db: DatabaseDep) -> StatsSql:
     return sql_for(db.dialect)
 
 
+PeriodStart = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        description="A date (2026-11-01: that China day's start) or an RFC 3339 time with "
+        "an offset. Neither from nor to: the current China month",
+        examples=["2026-11-01"],
+    ),
+]
+PeriodEnd = Annotated[
+    str | None,
+    Query(
+        alias="to",
+        description="A date (2026-11-30: to the end of that China day) or an RFC 3339 time "
+        "with an offset (excluded). Left out: now",
+        examples=["2026-11-30"],
+    ),
+]
+
+
 async def get_period(
     clock: ClockDep,
-    start: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            description="A date (2026-11-01: that China day's start) or an RFC 3339 time with "
-            "an offset. Neither from nor to: the current China month",
-            examples=["2026-11-01"],
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            alias="to",
-            description="A date (2026-11-30: to the end of that China day) or an RFC 3339 time "
-            "with an offset (excluded). Left out: now",
-            examples=["2026-11-30"],
-        ),
-    ] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     interval: Annotated[
         Interval | None, Query(description="add a series per UTC+8 day, week or month")
     ] = None,
@@ -65,24 +69,8 @@ async def get_cell_stats(
 
 async def get_plain_period(
     clock: ClockDep,
-    start: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            description="A date (2026-11-01: that China day's start) or an RFC 3339 time with "
-            "an offset. Neither from nor to: the current China month",
-            examples=["2026-11-01"],
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            alias="to",
-            description="A date (2026-11-30: to the end of that China day) or an RFC 3339 time "
-            "with an offset (excluded). Left out: now",
-            examples=["2026-11-30"],
-        ),
-    ] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
 ) -> Period:
     """The cell scorecard's period, without a series."""
     return service.period_of(start, end, None, clock.now())
